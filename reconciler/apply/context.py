@@ -1,0 +1,32 @@
+"""What every action executor gets: the config, the connections, where to report, the run."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..connections import Connections
+from ..console import Console
+from ..model import UTC, Config
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ApplyContext:
+    config: Config
+    conns: Connections
+    console: Console
+    run_id: str
+    clock: Callable[[], datetime] = wall_clock
+
+
+def operation_id(kind: str, location: str, name: str, salt: str = "") -> str:
+    """Deterministic ``SETTINGS id`` for a BACKUP/RESTORE: the same folder always gets the same
+    id, so that a crashed apply's operation can be found again in ``system.backups``."""
+    h = hashlib.sha256((location + "\0" + salt).encode()).hexdigest()[:12]
+    return f"reconciler-{kind}-{name}-{h}"

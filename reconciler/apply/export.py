@@ -1,0 +1,89 @@
+"""``export``: sidecar first, then ``BACKUP ... ASYNC``, then follow it to the end (DESIGN §6)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .. import layout
+from ..clickhouse import Operation
+from ..errors import PreconditionFailed, ReconcilerError
+from ..model import Action, Outcome, OutcomeStatus, Scope
+from ..redact import redact
+from ..sidecar import Sidecar, SidecarState
+from ..slots import parse_backup_name
+from ..sql import backup_sql, destination_sql
+from .context import ApplyContext, operation_id
+
+
+def run_export(ctx: ApplyContext, action: Action) -> Outcome:
+    assert action.schedule and action.backup and action.bucket and action.service
+    bucket = ctx.config.buckets[action.bucket]
+    store = ctx.conns.store(action.bucket)
+    ch = ctx.conns.clickhouse(action.service)
+    key = layout.backup_prefix(bucket, action.service, action.schedule, action.backup)
+    location = bucket.url(key)
+    parsed = parse_backup_name(action.backup)
+    assert parsed is not None
+    started = ctx.clock()
+    base: str | None = action.details.get("base")
+    sidecar = Sidecar(
+        service=action.service,
+        schedule=action.schedule,
+        backup=action.backup,
+        slot=parsed[0],
+        kind=action.details.get("kind", "full"),
+        base=base,
+        scope=Scope.from_json(action.details.get("scope") or {}),
+        location=location,
+        operation_id=operation_id("backup", location, action.backup),
+        run_id=ctx.run_id,
+        started_at=started,
+    )
+    sidecar_key = key + layout.SIDECAR
+    try:
+        # conditional: a folder that already has a record belongs to another attempt
+        etag = store.create(sidecar_key, sidecar.encode())
+    except PreconditionFailed:
+        return Outcome(action.id, OutcomeStatus.FAILED, f"{location} already has a sidecar; re-plan", started, ctx.clock())
+
+    base_sql = None
+    if base:
+        base_sql = destination_sql(bucket, layout.backup_prefix(bucket, action.service, action.schedule, base))
+    sql = backup_sql(sidecar.scope, destination_sql(bucket, key), sidecar.operation_id, base_sql)
+
+    def progress(op: Operation) -> None:
+        if op.total_size:
+            ctx.console.action_progress(action, f"{op.status} {op.num_files} files, {op.total_size} bytes")
+
+    try:
+        ch.start(sql)
+        op = ch.wait(sidecar.operation_id, on_poll=progress)
+    except ReconcilerError as e:
+        failed = replace(sidecar, state=SidecarState.FAILED, error=redact(e.message), finished_at=ctx.clock())
+        _write_outcome(store, sidecar_key, failed, etag)
+        return Outcome(action.id, OutcomeStatus.FAILED, redact(e.message), started, ctx.clock())
+
+    finished = ctx.clock()
+    ok = op.succeeded
+    done = replace(
+        sidecar,
+        state=SidecarState.COMPLETE if ok else SidecarState.FAILED,
+        operation_status=op.status,
+        error=None if ok else redact(op.error),
+        num_files=op.num_files,
+        total_size=op.total_size,
+        finished_at=finished,
+    )
+    _write_outcome(store, sidecar_key, done, etag)
+    ch_seconds = (op.end_time - op.start_time).total_seconds() if op.start_time and op.end_time else None
+    facts = {"num_files": op.num_files, "total_size": op.total_size, "clickhouse_seconds": ch_seconds}
+    if not ok:
+        return Outcome(action.id, OutcomeStatus.FAILED, f"{op.status}: {redact(op.error)}", started, finished, facts)
+    return Outcome(action.id, OutcomeStatus.DONE, f"{op.num_files} files, {op.total_size} bytes", started, finished, facts)
+
+
+def _write_outcome(store, key: str, sidecar: Sidecar, etag: str) -> None:  # type: ignore[no-untyped-def]
+    try:
+        store.replace(key, sidecar.encode(), etag)
+    except PreconditionFailed:
+        store.write(key, sidecar.encode())  # our own folder: the record of the outcome wins

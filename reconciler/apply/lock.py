@@ -1,0 +1,162 @@
+"""The apply lock: one apply at a time per bucket prefix (DESIGN §6).
+
+Created only if absent (conditional create), holding run id, host, start and lease expiry.
+A live apply renews its lease; a lock whose lease has expired may be taken over, by a
+conditional replace on the etag that was read, so two takers cannot both win.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from .. import layout
+from ..errors import LockHeld, PreconditionFailed, ReconcilerError
+from ..model import UTC, Bucket, LockInfo, iso
+from ..observe import read_lock
+from ..stores import Store
+
+Clock = Callable[[], datetime]
+
+
+def _wall() -> datetime:
+    return datetime.now(UTC)
+
+
+def _encode(lock: LockInfo) -> bytes:
+    return json.dumps(
+        {
+            "lock_id": lock.lock_id,
+            "host": lock.host,
+            "pid": lock.pid,
+            "started_at": iso(lock.started_at),
+            "lease_expires_at": iso(lock.lease_expires_at),
+        },
+        indent=2,
+    ).encode()
+
+
+class BucketLock:
+    def __init__(self, store: Store, bucket: Bucket, run_id: str, lease: timedelta, clock: Clock = _wall) -> None:
+        self.store = store
+        self.bucket = bucket
+        self.key = layout.lock_key(bucket)
+        self.run_id = run_id
+        self.lease = lease
+        self.clock = clock
+        self.info: LockInfo | None = None
+        self.taken_over: LockInfo | None = None
+        self.lost = False
+        self._mutex = threading.Lock()
+
+    def acquire(self) -> LockInfo:
+        now = self.clock()
+        mine = LockInfo(
+            lock_id=self.run_id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=now,
+            lease_expires_at=now + self.lease,
+        )
+        try:
+            etag = self.store.create(self.key, _encode(mine))
+        except PreconditionFailed:
+            held = read_lock(self.store, self.key)
+            if held is None:  # released between our attempt and the read: try once more
+                etag = self._create_or_raise(mine)
+            elif held.lease_expires_at > now:
+                raise LockHeld(
+                    f"another apply holds the lock of {self.bucket.url(layout.control_prefix(self.bucket))}: "
+                    f"run {held.lock_id} on {held.host} (pid {held.pid}), started {iso(held.started_at)}, "
+                    f"lease expires {iso(held.lease_expires_at)}; if it is dead, wait for the lease or run "
+                    f"force-unlock --bucket {self.bucket.name} {held.lock_id}",
+                    where=self.bucket.name,
+                ) from None
+            else:
+                try:
+                    etag = self.store.replace(self.key, _encode(mine), held.etag)
+                except PreconditionFailed:
+                    raise LockHeld(
+                        f"another apply took over the expired lock of bucket {self.bucket.name} at the same moment",
+                        where=self.bucket.name,
+                    ) from None
+                self.taken_over = held
+        self.info = LockInfo(**{**mine.__dict__, "etag": etag})
+        return self.info
+
+    def _create_or_raise(self, mine: LockInfo) -> str:
+        try:
+            return self.store.create(self.key, _encode(mine))
+        except PreconditionFailed:
+            raise LockHeld(f"another apply holds the lock of bucket {self.bucket.name}", where=self.bucket.name) from None
+
+    def renew(self) -> None:
+        """Extend the lease; if the lock was taken from us, say so and stop renewing."""
+        with self._mutex:
+            if self.info is None or self.lost:
+                return
+            renewed = LockInfo(**{**self.info.__dict__, "lease_expires_at": self.clock() + self.lease})
+            try:
+                etag = self.store.replace(self.key, _encode(renewed), self.info.etag)
+            except PreconditionFailed:
+                self.lost = True
+                return
+            self.info = LockInfo(**{**renewed.__dict__, "etag": etag})
+
+    def release(self) -> None:
+        with self._mutex:
+            if self.info is None or self.lost:
+                return
+            try:
+                self.store.delete(self.key, etag=self.info.etag)
+            except (PreconditionFailed, ReconcilerError):
+                pass  # someone took it over or the store is down: the lease expires on its own
+            self.info = None
+
+
+class LeaseKeeper:
+    """Renews the leases of held locks in the background while an apply runs."""
+
+    def __init__(self, locks: list[BucketLock], every: float) -> None:
+        self.locks = locks
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            for lock in self.locks:
+                try:
+                    lock.renew()
+                except ReconcilerError:
+                    pass  # a passing store fault: try again at the next tick, before the lease ends
+
+
+def force_unlock(store: Store, bucket: Bucket, lock_id: str) -> LockInfo:
+    """Remove the lock if it is the one named (as Terraform's force-unlock takes the lock id)."""
+    key = layout.lock_key(bucket)
+    held = read_lock(store, key)
+    if held is None:
+        raise ReconcilerError(f"bucket {bucket.name} has no apply lock", where=bucket.url(key))
+    if held.lock_id != lock_id:
+        raise ReconcilerError(
+            f"the lock of bucket {bucket.name} is held by {held.lock_id}, not {lock_id}; nothing removed",
+            where=bucket.url(key),
+        )
+    try:
+        store.delete(key, etag=held.etag)
+    except PreconditionFailed:
+        raise ReconcilerError(f"the lock of bucket {bucket.name} changed while removing it; nothing removed") from None
+    return held

@@ -1,0 +1,359 @@
+"""The command line (DESIGN §5). Thin: parse flags, call the core, render, pick the exit code.
+
+Every error is one line on stderr, ``error: <what> (<where>)``, exit 1; ``--debug`` adds the
+traceback. Usage mistakes exit 1 too, because 2 means "actions pending" / "drift" here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, Optional
+
+import click
+import typer
+
+from . import redact
+from .errors import ConfigError, ReconcilerError, StalePlan
+from .model import UTC, Config, Plan, parse_iso
+
+app = typer.Typer(
+    name="reconciler",
+    help="Terraform-style reconciler for ClickHouse backups in your own object storage.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+_state: dict[str, bool] = {"debug": False}
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class StatusFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class SchemaName(str, Enum):
+    config = "config"
+    plan = "plan"
+
+
+FileOpt = Annotated[Path, typer.Option("-f", "--file", help="The desired-state YAML file.")]
+NowOpt = Annotated[Optional[str], typer.Option("--now", help="Plan as of this time (ISO 8601, UTC if no zone).")]
+TargetOpt = Annotated[Optional[list[str]], typer.Option("--target", help="Limit to these services, schedules or restores.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
+
+
+@app.callback()
+def _root(debug: DebugOpt = False) -> None:
+    if debug:
+        _state["debug"] = True
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _fail(err: ReconcilerError | str, code: int = 1) -> NoReturn:
+    lines = err.lines() if isinstance(err, ConfigError) else [err.line() if isinstance(err, ReconcilerError) else f"error: {err}"]
+    for line in lines:
+        print(redact.redact(line), file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _load(path: Path) -> Config:
+    from .config import load_config
+
+    config = load_config(str(path))
+    redact.register(config.secrets())
+    return config
+
+
+def _now(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        return parse_iso(value)
+    except ValueError:
+        raise ReconcilerError(f"--now {value!r} is not an ISO 8601 time such as 2026-11-25T03:00:00Z") from None
+
+
+def _warn(config: Config) -> None:
+    for w in config.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+
+
+def _observe_and_plan(config: Config, now: datetime, targets: list[str]) -> Plan:
+    from .connections import Connections
+    from .observe import observe
+    from .plan import build_plan
+
+    conns = Connections(config)
+    observed = observe(config, conns, datetime.now(UTC), targets)
+    return build_plan(config, observed, now, targets)
+
+
+def _render_plan(plan: Plan, fmt: Format) -> str:
+    from .render import plan_markdown, plan_text, to_json
+
+    if fmt == Format.json:
+        return to_json(plan.to_json())
+    if fmt == Format.markdown:
+        return plan_markdown(plan)
+    return plan_text(plan)
+
+
+def _debug(debug: bool) -> None:
+    if debug:
+        _state["debug"] = True
+
+
+# --------------------------------------------------------------------------------------------
+# commands
+# --------------------------------------------------------------------------------------------
+
+
+@app.command()
+def validate(file: FileOpt, debug: DebugOpt = False) -> None:
+    """Check the config only (no network). Exit 0 valid, 1 invalid."""
+    _debug(debug)
+    config = _load(file)
+    _warn(config)
+    print(
+        f"{file}: valid ({len(config.services)} services, {len(config.buckets)} buckets, "
+        f"{len(config.schedules)} schedules, {len(config.restores)} restores)"
+    )
+
+
+@app.command()
+def plan(
+    file: FileOpt,
+    now: NowOpt = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Also write the plan (JSON) here, for apply.")] = None,
+    format: Annotated[Format, typer.Option("--format", help="text, json or markdown.")] = Format.text,
+    detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode", help="Exit 2 when actions are pending.")] = False,
+    target: TargetOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Observe, diff, and print the plan."""
+    _debug(debug)
+    config = _load(file)
+    p = _observe_and_plan(config, _now(now), target or [])
+    if out is not None:
+        from .render import to_json
+
+        out.write_text(to_json(p.to_json()))
+    sys.stdout.write(_render_plan(p, format))
+    if detailed_exitcode and p.actions:
+        raise typer.Exit(2)
+
+
+@app.command()
+def apply(
+    file: FileOpt,
+    plan_file: Annotated[Optional[Path], typer.Argument(metavar="[PLAN]", help="A plan saved by plan --out.")] = None,
+    now: NowOpt = None,
+    auto_approve: Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation.")] = False,
+    parallelism: Annotated[int, typer.Option("--parallelism", min=1, max=64, help="Actions run at once.")] = 4,
+    target: TargetOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Carry out a fresh plan, or exactly a saved one (refused when stale)."""
+    from .apply import ApplyContext, execute, hold_locks, new_run_id, wall_clock
+    from .config import parse_duration
+    from .connections import Connections
+    from .observe import observe
+    from .plan import build_plan
+    from .render import apply_text
+    from .render.console import console_for
+    from .targets import select
+
+    _debug(debug)
+    config = _load(file)
+    saved: Plan | None = _read_plan(plan_file) if plan_file else None
+    if saved is not None and saved.config_digest != config.digest:
+        _fail(StalePlan(f"the saved plan is stale: the config changed since it was made ({saved.config_digest} → {config.digest}); run plan again", where=str(plan_file)))
+    targets = list(saved.targets) if saved is not None else (target or [])
+    plan_now = saved.now if saved is not None and now is None else _now(now)
+    console = console_for()
+    conns = Connections(config)
+    ctx = ApplyContext(config, conns, console, new_run_id(wall_clock()))
+    lease = parse_duration(os.environ["RECONCILER_LOCK_LEASE"]) if os.environ.get("RECONCILER_LOCK_LEASE") else None
+    lock_args: dict[str, Any] = {"lease": lease} if lease else {}
+    sel = select(config, targets)
+    try:
+        with hold_locks(ctx, sel.buckets, **lock_args) as locks:
+            observed = observe(config, conns, wall_clock(), targets)
+            if saved is not None:
+                if observed.digest != saved.state_digest:
+                    raise StalePlan(
+                        "the saved plan is stale: the observed state changed since it was made "
+                        f"({saved.state_digest} → {observed.digest}); run plan again",
+                        where=str(plan_file),
+                    )
+                the_plan = saved
+            else:
+                the_plan = build_plan(config, observed, plan_now, targets)
+                sys.stdout.write(_render_plan(the_plan, Format.text))
+            if not the_plan.actions:
+                print("Nothing to do.")
+                return
+            if not auto_approve and saved is None:
+                _confirm(len(the_plan.actions))
+            result = execute(the_plan, ctx, parallelism, locks)
+    finally:
+        close = getattr(console, "close", None)
+        if close:
+            close()
+    sys.stdout.write(apply_text(result))
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _confirm(n: int) -> None:
+    if not sys.stdin.isatty():
+        raise ReconcilerError(
+            "refusing to apply without --auto-approve: standard input is not a terminal to confirm on"
+        )
+    answer = input(f"Apply these {n} actions? Only 'yes' will be accepted: ")
+    if answer.strip() != "yes":
+        raise ReconcilerError("apply cancelled")
+
+
+def _read_plan(path: Path) -> Plan:
+    try:
+        doc = json.loads(path.read_text())
+    except OSError as e:
+        raise ReconcilerError(f"cannot read the plan: {e.strerror}", where=str(path)) from None
+    except json.JSONDecodeError as e:
+        raise ReconcilerError(f"the plan is not JSON: {e.msg}", where=f"{path}:{e.lineno}:{e.colno}") from None
+    from .schemas import validate_plan
+
+    problem = validate_plan(doc)
+    if problem:
+        raise ReconcilerError(f"the plan does not match the plan schema: {problem}", where=str(path))
+    return Plan.from_json(doc)
+
+
+@app.command()
+def drift(
+    file: FileOpt,
+    now: NowOpt = None,
+    format: Annotated[Format, typer.Option("--format", help="text, json or markdown.")] = Format.text,
+    target: TargetOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Observe and report drift only. Exit 0 none, 2 drift, 1 error."""
+    from .render import drift_text, plan_markdown, to_json
+
+    _debug(debug)
+    config = _load(file)
+    p = _observe_and_plan(config, _now(now), target or [])
+    if format == Format.json:
+        sys.stdout.write(to_json({"now": p.to_json()["now"], "drift": [d.to_json() for d in p.drift], "warnings": list(p.warnings)}))
+    elif format == Format.markdown:
+        sys.stdout.write(plan_markdown(Plan(p.now, p.config_digest, p.state_digest, (), p.drift, p.warnings)))
+    else:
+        sys.stdout.write(drift_text(p))
+    if p.drift:
+        raise typer.Exit(2)
+
+
+@app.command()
+def status(
+    file: FileOpt,
+    format: Annotated[StatusFormat, typer.Option("--format", help="text or json.")] = StatusFormat.text,
+    now: NowOpt = None,
+    target: TargetOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Inventory per schedule: backups, newest complete, age, validation, sizes."""
+    from .connections import Connections
+    from .observe import observe
+    from .render import status_text, to_json
+    from .status import status_report
+
+    _debug(debug)
+    config = _load(file)
+    observed = observe(config, Connections(config), datetime.now(UTC), target or [])
+    doc = status_report(config, observed, _now(now))
+    sys.stdout.write(to_json(doc) if format == StatusFormat.json else status_text(doc))
+
+
+@app.command("force-unlock")
+def force_unlock_cmd(
+    file: FileOpt,
+    lock_id: Annotated[str, typer.Argument(metavar="LOCK_ID", help="The run id the lock names.")],
+    bucket: Annotated[str, typer.Option("--bucket", help="The bucket (config name) whose lock to remove.")],
+    debug: DebugOpt = False,
+) -> None:
+    """Remove a stuck apply lock."""
+    from .apply import force_unlock
+    from .connections import Connections
+
+    _debug(debug)
+    config = _load(file)
+    if bucket not in config.buckets:
+        raise ReconcilerError(f"--bucket {bucket} is not a bucket of the config", where=str(file))
+    held = force_unlock(Connections(config).store(bucket), config.buckets[bucket], lock_id)
+    print(f"Removed the lock of bucket {bucket} held by run {held.lock_id} on {held.host}.")
+
+
+@app.command()
+def schema(name: Annotated[SchemaName, typer.Argument(help="config or plan")] = SchemaName.config) -> None:
+    """Print a JSON Schema."""
+    from .schemas import load_schema
+
+    sys.stdout.write(json.dumps(load_schema(name.value), indent=2) + "\n")
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the app and turns every error into one line and exit code 1."""
+    try:
+        rc = app(args=argv, standalone_mode=False, prog_name="reconciler")
+        return rc if isinstance(rc, int) else 0
+    except typer.Exit as e:
+        return int(e.exit_code or 0)
+    except click.exceptions.Exit as e:
+        return int(e.exit_code or 0)
+    except click.exceptions.Abort:
+        print("error: aborted", file=sys.stderr)
+        return 1
+    except click.ClickException as e:
+        print(f"error: {e.format_message()}", file=sys.stderr)
+        return 1
+    except ReconcilerError as e:
+        if _state["debug"]:
+            traceback.print_exc()
+        lines = e.lines() if isinstance(e, ConfigError) else [e.line()]
+        for line in lines:
+            print(redact.redact(line), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug: still one line, the traceback with --debug
+        if _state["debug"]:
+            traceback.print_exc()
+        print(redact.redact(f"error: internal error: {e.__class__.__name__}: {e} (run with --debug for the traceback)"), file=sys.stderr)
+        return 1
+
+
+def run() -> None:
+    sys.exit(main())

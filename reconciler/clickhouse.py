@@ -1,0 +1,177 @@
+"""ClickHouse through clickhouse-connect, for any DSN (``https://...`` or ``chdb:///path``).
+
+Statements that take long (BACKUP, RESTORE) run ``ASYNC`` and are followed in
+``system.backups`` by their deterministic id, so that a crash of the reconciler never loses
+track of what ClickHouse is doing.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .errors import ClickHouseError, ServiceUnreachable
+from .model import UTC, Service
+from .redact import redact
+from .sql import operations_sql, quote_string
+
+FINAL_STATUSES = {
+    "BACKUP_CREATED",
+    "BACKUP_FAILED",
+    "BACKUP_CANCELLED",
+    "RESTORED",
+    "RESTORE_FAILED",
+    "RESTORE_CANCELLED",
+}
+SUCCESS_STATUSES = {"BACKUP_CREATED", "RESTORED"}
+RUNNING_STATUSES = {"CREATING_BACKUP", "RESTORING"}
+
+_CODE = re.compile(r"Code:\s*(\d+)")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A row of ``system.backups``."""
+
+    id: str
+    name: str
+    status: str
+    error: str
+    start_time: datetime | None
+    end_time: datetime | None
+    num_files: int
+    total_size: int
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status in SUCCESS_STATUSES
+
+
+def _clean_error(e: BaseException) -> tuple[str, int | None]:
+    text = redact(str(e)).strip()
+    m = _CODE.search(text)
+    # clickhouse-connect appends the whole HTTP response; the first line holds ClickHouse's words
+    first = text.splitlines()[0] if text else e.__class__.__name__
+    return first[:1000], int(m.group(1)) if m else None
+
+
+class ClickHouse:
+    """One service. Calls are serialised: the embedded chdb engine is one per process and its
+    client is not meant for concurrent statements; ASYNC keeps each statement short."""
+
+    def __init__(self, service: Service, client: Any) -> None:
+        self.service = service
+        self._client = client
+        self._lock = threading.Lock()
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return [tuple(r) for r in self._client.query(sql).result_rows]
+            except Exception as e:  # clickhouse-connect raises its own hierarchy and OSErrors
+                msg, code = _clean_error(e)
+                raise ClickHouseError(msg, code, where=f"service {self.service.name}") from None
+
+    def command(self, sql: str) -> None:
+        self.query(sql)
+
+    def version(self) -> str:
+        return str(self.query("SELECT version()")[0][0])
+
+    def start(self, sql: str) -> str:
+        """Run an ``ASYNC`` BACKUP/RESTORE; returns ClickHouse's first status."""
+        rows = self.query(sql)
+        return str(rows[0][1]) if rows and len(rows[0]) > 1 else ""
+
+    def operations(self, ids: Sequence[str]) -> dict[str, Operation]:
+        if not ids:
+            return {}
+        out = {}
+        for r in self.query(operations_sql(list(ids))):
+            op = Operation(
+                id=str(r[0]),
+                name=redact(str(r[1])),
+                status=str(r[2]),
+                error=redact(str(r[3] or "")),
+                start_time=_utc(r[4]),
+                end_time=_utc(r[5]),
+                num_files=int(r[6] or 0),
+                total_size=int(r[7] or 0),
+            )
+            out[op.id] = op
+        return out
+
+    def wait(
+        self,
+        operation_id: str,
+        on_poll: Callable[[Operation], None] | None = None,
+        timeout: float | None = None,
+    ) -> Operation:
+        """Poll ``system.backups`` until the operation reaches a final status."""
+        delay, started = 0.05, time.monotonic()
+        while True:
+            op = self.operations([operation_id]).get(operation_id)
+            if op is None:
+                raise ClickHouseError(
+                    f"operation {operation_id} is not in system.backups (was the server restarted?)",
+                    where=f"service {self.service.name}",
+                )
+            if on_poll:
+                on_poll(op)
+            if op.final:
+                return op
+            if timeout is not None and time.monotonic() - started > timeout:
+                raise ClickHouseError(f"operation {operation_id} still {op.status} after {timeout:.0f}s")
+            time.sleep(delay)
+            delay = min(delay * 1.5, 2.0)
+
+    def table_rows(self, database: str) -> dict[str, int]:
+        """Rows of each table of a database (``total_rows``; 0 for engines that do not know)."""
+        rows = self.query(
+            f"SELECT name, coalesce(total_rows, 0) FROM system.tables WHERE database = {quote_string(database)}"
+        )
+        return {str(n): int(c) for n, c in rows}
+
+    def databases(self) -> list[str]:
+        return [str(r[0]) for r in self.query("SELECT name FROM system.databases")]
+
+
+def _utc(v: Any) -> datetime | None:
+    if not isinstance(v, datetime) or v.year <= 1970:
+        return None
+    return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+
+
+_chdb_lock = threading.Lock()
+_chdb_clients: dict[str, Any] = {}
+
+
+def connect(service: Service, connect_timeout: float = 10) -> ClickHouse:
+    """A client for the service's DSN. ``chdb:`` DSNs share one embedded engine per data path
+    (one path per process: DESIGN §8)."""
+    import clickhouse_connect
+
+    try:
+        if service.is_chdb:
+            with _chdb_lock:
+                client = _chdb_clients.get(service.dsn)
+                if client is None:
+                    client = clickhouse_connect.get_client(dsn=service.dsn)
+                    _chdb_clients[service.dsn] = client
+        else:
+            client = clickhouse_connect.get_client(
+                dsn=service.dsn, connect_timeout=connect_timeout, send_receive_timeout=300
+            )
+    except Exception as e:
+        msg, _ = _clean_error(e)
+        raise ServiceUnreachable(f"cannot connect to service {service.name}: {msg}") from None
+    return ClickHouse(service, client)

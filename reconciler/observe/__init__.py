@@ -1,0 +1,168 @@
+"""Observe the real state: the buckets, ClickHouse's ``system.backups``, restore records.
+
+Observation never changes anything. What cannot be reached is recorded (and becomes drift),
+not raised: a plan over three services still plans for the two that answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from .. import layout
+from ..clickhouse import Operation
+from ..connections import Connections
+from ..errors import ReconcilerError
+from ..model import (
+    BucketState,
+    Config,
+    Observed,
+    RestoreRecord,
+    ScheduleInventory,
+    ServiceState,
+)
+from ..redact import redact
+from ..targets import select
+from .inventory import Folder, classify, list_folders, read_lock, read_restore_record, read_sidecars
+
+__all__ = ["observe", "state_digest", "list_folders", "read_lock"]
+
+SCHEDULE_PARALLELISM = 8
+
+
+def observe(config: Config, conns: Connections, now: datetime, targets: Iterable[str] = ()) -> Observed:
+    sel = select(config, targets)
+    buckets = {name: _observe_bucket(conns, name) for name in sorted(sel.buckets)}
+    services = {name: _observe_service(conns, name) for name in sorted(sel.services)}
+
+    def one_schedule(name: str) -> tuple[str, dict[str, Folder]] | None:
+        s = config.schedules[name]
+        if not buckets[s.bucket].reachable:
+            return None
+        store = conns.store(s.bucket)
+        prefix = layout.schedule_prefix(config.buckets[s.bucket], s.service, name)
+        folders = list_folders(store, prefix)
+        read_sidecars(store, prefix, folders, (s.service, name))
+        return name, folders
+
+    names = sorted(sel.schedules)
+    with ThreadPoolExecutor(max(1, min(SCHEDULE_PARALLELISM, len(names)))) as pool:
+        listed = [r for r in pool.map(_guard(one_schedule), names) if r is not None]
+    errors = {n: r for n, r in listed if isinstance(r, ReconcilerError)}
+    if errors:  # a bucket that answered head but fails its listing: surface it, do not guess
+        raise next(iter(errors.values()))
+    folders_by_schedule: dict[str, dict[str, Folder]] = {n: r for n, r in listed if isinstance(r, dict)}
+
+    ops = _live_operations(config, conns, services, folders_by_schedule)
+    schedules = {}
+    for name, folders in folders_by_schedule.items():
+        s = config.schedules[name]
+        lock = buckets[s.bucket].lock
+        backups = [
+            classify(f, ops.get((s.service, f.sidecar.operation_id)) if f.sidecar else None, lock, now)
+            for f in folders.values()
+        ]
+        backups.sort(key=lambda b: (b.slot is None, b.slot or now, b.attempt, b.name))
+        prefix = layout.schedule_prefix(config.buckets[s.bucket], s.service, name)
+        schedules[name] = ScheduleInventory(name, prefix, tuple(backups))
+
+    restores: dict[str, RestoreRecord] = {}
+    for name in sorted(sel.restores):
+        r = config.restores[name]
+        if not r.source.schedule:
+            continue
+        bucket = config.schedules[r.source.schedule].bucket
+        if not buckets[bucket].reachable:
+            continue
+        rec = read_restore_record(conns.store(bucket), layout.restore_key(config.buckets[bucket], name))
+        if rec is not None:
+            restores[name] = rec
+
+    partial = Observed(buckets, services, schedules, restores, digest="")
+    return Observed(buckets, services, schedules, restores, digest=state_digest(partial))
+
+
+def _guard(fn: Any) -> Any:
+    def run(name: str) -> Any:
+        try:
+            return fn(name)
+        except ReconcilerError as e:
+            return name, e
+
+    return run
+
+
+def _observe_bucket(conns: Connections, name: str) -> BucketState:
+    bucket = conns.config.buckets[name]
+    try:
+        store = conns.store(name)
+        if not store.bucket_exists():
+            return BucketState(name, reachable=False, error=f"{bucket.url()} does not exist")
+        lock = read_lock(store, layout.lock_key(bucket))
+    except ReconcilerError as e:
+        return BucketState(name, reachable=False, error=redact(e.message))
+    return BucketState(name, reachable=True, lock=lock)
+
+
+def _observe_service(conns: Connections, name: str) -> ServiceState:
+    try:
+        version = conns.clickhouse(name).version()
+    except ReconcilerError as e:
+        return ServiceState(name, reachable=False, error=redact(e.message))
+    return ServiceState(name, reachable=True, version=version)
+
+
+def _live_operations(
+    config: Config,
+    conns: Connections,
+    services: dict[str, ServiceState],
+    folders_by_schedule: dict[str, dict[str, Folder]],
+) -> dict[tuple[str, str], Operation]:
+    """``system.backups`` rows of every in-progress sidecar, one query per service."""
+    wanted: dict[str, list[str]] = {}
+    for name, folders in folders_by_schedule.items():
+        service = config.schedules[name].service
+        for f in folders.values():
+            if f.sidecar and not f.has_manifest and f.sidecar.state == "in_progress" and f.sidecar.operation_id:
+                wanted.setdefault(service, []).append(f.sidecar.operation_id)
+    out: dict[tuple[str, str], Operation] = {}
+    for service, ids in wanted.items():
+        if not services[service].reachable:
+            continue
+        try:
+            for op_id, op in conns.clickhouse(service).operations(ids).items():
+                out[(service, op_id)] = op
+        except ReconcilerError:
+            continue  # unknown: the sidecar then counts as abandoned unless its lock is live
+    return out
+
+
+def state_digest(observed: Observed) -> str:
+    """sha256 of what a plan depends on. A saved plan is stale when this changes."""
+
+    # The lock is left out: it is the apply's own business, not state a plan depends on.
+    doc = {
+        "buckets": {n: [b.reachable] for n, b in observed.buckets.items()},
+        "services": {n: s.reachable for n, s in observed.services.items()},
+        "schedules": {
+            n: [
+                [
+                    b.name,
+                    b.state.value,
+                    b.kind,
+                    b.base,
+                    b.has_manifest,
+                    b.sidecar_etag,
+                    [[v.level.value, v.result.value] for v in b.validations],
+                ]
+                for b in inv.backups
+            ]
+            for n, inv in observed.schedules.items()
+        },
+        "restores": {n: [r.backup, r.spec_digest] for n, r in observed.restores.items()},
+    }
+    return "sha256:" + hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -1,0 +1,178 @@
+"""What one schedule's prefix holds: one listing, then the sidecars, then a state per folder."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .. import layout
+from ..clickhouse import RUNNING_STATUSES, Operation
+from ..model import BackupState, LockInfo, ObservedBackup, RestoreRecord, parse_iso
+from ..redact import redact
+from ..sidecar import Sidecar, SidecarState
+from ..slots import parse_backup_name
+from ..stores import Store
+
+#: sidecars are read this many at a time
+READ_PARALLELISM = 16
+#: a sidecar or control object larger than this is not trusted (tampering, not ours)
+MAX_SMALL_OBJECT = 4 * 1024 * 1024
+
+
+@dataclass
+class Folder:
+    """What the listing and the sidecar say about one backup folder."""
+
+    name: str
+    has_manifest: bool = False
+    num_files: int = 0
+    total_size: int = 0
+    sidecar_etag: str | None = None
+    sidecar_size: int = 0
+    sidecar: Sidecar | None = None
+    sidecar_problem: str | None = None
+    files: dict[str, int] = field(default_factory=dict)
+
+
+def list_folders(store: Store, prefix: str, keep_files: bool = False) -> dict[str, Folder]:
+    """One recursive listing of ``prefix`` grouped by backup folder."""
+    folders: dict[str, Folder] = {}
+    for obj in store.list(prefix):
+        rel = obj.key[len(prefix) :]
+        name, sep, inner = rel.partition("/")
+        if not sep or not name:
+            continue  # an object directly under the schedule prefix: not a backup
+        f = folders.setdefault(name, Folder(name))
+        if inner == layout.SIDECAR:
+            f.sidecar_etag, f.sidecar_size = obj.etag, obj.size
+            continue
+        if inner == layout.MANIFEST:
+            f.has_manifest = True
+        f.num_files += 1
+        f.total_size += obj.size
+        if keep_files:
+            f.files[inner] = obj.size
+    return folders
+
+
+def read_sidecars(store: Store, prefix: str, folders: Mapping[str, Folder], expect: tuple[str, str]) -> None:
+    """Read every folder's sidecar (in parallel) into ``folder.sidecar``; a malformed or
+    foreign one is noted in ``sidecar_problem`` and the folder counts as unmanaged."""
+    todo = [f for f in folders.values() if f.sidecar_etag is not None]
+
+    def read(f: Folder) -> None:
+        if f.sidecar_size > MAX_SMALL_OBJECT:
+            f.sidecar_problem = f"sidecar is {f.sidecar_size} bytes, not a reconciler record"
+            return
+        got = store.read(prefix + f.name + "/" + layout.SIDECAR)
+        if got is None:  # deleted since the listing
+            f.sidecar_etag = None
+            return
+        data, f.sidecar_etag = got
+        try:
+            sc = Sidecar.decode(data)
+        except ValueError as e:
+            f.sidecar_problem = redact(str(e))[:300]
+            return
+        if (sc.service, sc.schedule, sc.backup) != (*expect, f.name):
+            f.sidecar_problem = (
+                f"sidecar names {sc.service}/{sc.schedule}/{sc.backup}, not the folder it is in"
+            )
+            return
+        f.sidecar = sc
+
+    if len(todo) <= 1:
+        for f in todo:
+            read(f)
+        return
+    with ThreadPoolExecutor(min(READ_PARALLELISM, len(todo))) as pool:
+        list(pool.map(read, todo))
+
+
+def classify(f: Folder, operation: Operation | None, lock: LockInfo | None, now: datetime) -> ObservedBackup:
+    """The state of one folder (DESIGN §3): complete when ClickHouse's manifest is there; an
+    in-progress sidecar is running only while its operation is live in ClickHouse or its apply
+    still holds an unexpired lock, and abandoned otherwise."""
+    parsed = parse_backup_name(f.name)
+    slot, attempt = parsed if parsed else (None, 1)
+    sc = f.sidecar
+    common = dict(
+        name=f.name,
+        slot=slot,
+        attempt=attempt,
+        total_size=f.total_size,
+        num_files=f.num_files,
+        has_manifest=f.has_manifest,
+        sidecar_etag=f.sidecar_etag,
+    )
+    if sc is None:
+        return ObservedBackup(state=BackupState.UNMANAGED, error=f.sidecar_problem, **common)  # type: ignore[arg-type]
+    facts = dict(
+        kind=sc.kind,
+        base=sc.base,
+        operation_id=sc.operation_id,
+        started_at=sc.started_at,
+        finished_at=sc.finished_at,
+        validations=sc.validations,
+    )
+    if f.has_manifest:
+        return ObservedBackup(state=BackupState.COMPLETE, **common, **facts)  # type: ignore[arg-type]
+    if sc.state == SidecarState.COMPLETE:
+        error = "the manifest .backup is gone from a backup that was complete"
+        return ObservedBackup(state=BackupState.FAILED, error=error, **common, **facts)  # type: ignore[arg-type]
+    if sc.state == SidecarState.FAILED:
+        return ObservedBackup(state=BackupState.FAILED, error=sc.error, **common, **facts)  # type: ignore[arg-type]
+    if operation is not None and operation.status in RUNNING_STATUSES:
+        return ObservedBackup(state=BackupState.RUNNING, **common, **facts)  # type: ignore[arg-type]
+    if operation is not None and operation.final and not operation.succeeded:
+        return ObservedBackup(state=BackupState.FAILED, error=operation.error, **common, **facts)  # type: ignore[arg-type]
+    if lock is not None and lock.lock_id == sc.run_id and lock.lease_expires_at > now:
+        return ObservedBackup(state=BackupState.RUNNING, **common, **facts)  # type: ignore[arg-type]
+    why = "its apply ended without recording an outcome and ClickHouse runs no such operation"
+    return ObservedBackup(state=BackupState.ABANDONED, error=why, **common, **facts)  # type: ignore[arg-type]
+
+
+def parse_lock(data: bytes, etag: str) -> LockInfo:
+    d = json.loads(data)
+    return LockInfo(
+        lock_id=str(d["lock_id"]),
+        host=str(d["host"]),
+        pid=int(d["pid"]),
+        started_at=parse_iso(d["started_at"]),
+        lease_expires_at=parse_iso(d["lease_expires_at"]),
+        etag=etag,
+    )
+
+
+def read_lock(store: Store, key: str) -> LockInfo | None:
+    """The lock object; a malformed one is reported as held by an unknown holder with an
+    expired lease, so it can be taken over rather than blocking every apply for ever."""
+    got = store.read(key)
+    if got is None:
+        return None
+    data, etag = got
+    try:
+        return parse_lock(data[:MAX_SMALL_OBJECT], etag)
+    except (ValueError, KeyError, TypeError):
+        epoch = parse_iso("1970-01-01T00:00:00Z")
+        return LockInfo(lock_id="(unreadable lock object)", host="?", pid=0, started_at=epoch, lease_expires_at=epoch, etag=etag)
+
+
+def read_restore_record(store: Store, key: str) -> RestoreRecord | None:
+    got = store.read(key)
+    if got is None:
+        return None
+    try:
+        d = json.loads(got[0][:MAX_SMALL_OBJECT])
+        return RestoreRecord(
+            restore=str(d["restore"]),
+            backup=str(d["backup"]),
+            spec_digest=str(d["spec_digest"]),
+            done_at=parse_iso(d["done_at"]),
+            run_id=str(d["run_id"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None  # a tampered record means "not done": the restore is planned again, visibly

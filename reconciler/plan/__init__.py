@@ -1,0 +1,71 @@
+"""Build a plan: a pure function of (desired state, observed state, now) (DESIGN §4).
+
+No I/O and no clock here: the same inputs always give the same plan, which is what makes a
+saved plan reviewable and ``--now`` trustworthy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from ..model import ACTION_ORDER, Action, Config, Drift, DriftType, Observed, Plan
+from ..targets import select
+from .restores import decide_restore, spec_digest
+from .schedules import ScheduleDecision, decide_schedule
+
+__all__ = ["build_plan", "spec_digest"]
+
+
+def build_plan(config: Config, observed: Observed, now: datetime, targets: Iterable[str] = ()) -> Plan:
+    targets = tuple(targets)
+    sel = select(config, targets)
+    drift: list[Drift] = []
+    warnings: list[str] = list(config.warnings)
+
+    for name in sorted(sel.buckets):
+        b = observed.buckets[name]
+        if not b.reachable:
+            drift.append(Drift(DriftType.MISSING_BUCKET, b.error or "cannot be reached", bucket=name))
+    for name in sorted(sel.services):
+        s = observed.services[name]
+        if not s.reachable:
+            drift.append(Drift(DriftType.UNREACHABLE_SERVICE, s.error or "cannot be reached", service=name))
+
+    decisions: dict[str, ScheduleDecision] = {}
+    for name in sorted(sel.schedules):
+        schedule = config.schedules[name]
+        inv = observed.schedules.get(name)
+        if inv is None:
+            continue  # its bucket is missing: reported above
+        decisions[name] = decide_schedule(
+            schedule,
+            config.buckets[schedule.bucket],
+            inv,
+            now,
+            observed.services[schedule.service].reachable,
+        )
+
+    actions: list[Action] = []
+    for dec in decisions.values():
+        actions += dec.actions
+        drift += dec.drift
+        warnings += dec.warnings
+    for name in sorted(sel.restores):
+        action, warning = decide_restore(config.restores[name], config, observed, decisions)
+        if action:
+            actions.append(action)
+        if warning:
+            warnings.append(warning)
+
+    rank = {t: i for i, t in enumerate(ACTION_ORDER)}
+    actions.sort(key=lambda a: (rank[a.type], a.id))
+    return Plan(
+        now=now,
+        config_digest=config.digest,
+        state_digest=observed.digest,
+        actions=tuple(actions),
+        drift=tuple(drift),
+        warnings=tuple(warnings),
+        targets=targets,
+    )

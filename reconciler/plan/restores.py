@@ -1,0 +1,133 @@
+"""Restore decisions: a declared restore not yet done (or declared anew) becomes an action."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+
+from .. import layout
+from ..model import Action, ActionType, Config, Observed, Restore, ScheduleInventory
+from .schedules import ScheduleDecision, usable, validate_id
+
+
+def spec_digest(restore: Restore) -> str:
+    """What a restore record remembers of the declaration: a changed declaration runs again.
+    ``backup: latest`` is part of it; the name it resolves to is not."""
+    doc = {
+        "from": {"schedule": restore.source.schedule, "service": restore.source.service, "backup": restore.source.backup},
+        "to": {
+            "service": restore.target.service,
+            "databases": dict(sorted(restore.target.databases.items())),
+            "new_service": restore.target.new_service.name if restore.target.new_service else None,
+        },
+        "allow_non_empty_tables": restore.allow_non_empty_tables,
+    }
+    return "sha256:" + hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def restore_id(name: str) -> str:
+    return f"restore/{name}"
+
+
+def decide_restore(
+    restore: Restore,
+    config: Config,
+    observed: Observed,
+    decisions: Mapping[str, ScheduleDecision],
+) -> tuple[Action | None, str | None]:
+    """(action, warning). No action when done, or when it cannot be planned (the warning says)."""
+    name = restore.name
+    if restore.source.service is not None:
+        return None, (
+            f"restore {name}: restoring a ClickHouse Cloud backup into a new service needs the Cloud API "
+            "support, which this version does not have yet; nothing is planned for it"
+        )
+    assert restore.source.schedule is not None and restore.target.service is not None
+    sched = config.schedules[restore.source.schedule]
+    inv: ScheduleInventory | None = observed.schedules.get(sched.name)
+    if inv is None:
+        return None, f"restore {name}: bucket {sched.bucket} of schedule {sched.name} cannot be read"
+    if not observed.services[restore.target.service].reachable:
+        return None, f"restore {name}: service {restore.target.service} cannot be reached"
+
+    digest = spec_digest(restore)
+    record = observed.restores.get(name)
+    if record is not None and record.spec_digest == digest:
+        return None, None
+
+    decision = decisions.get(sched.name)
+    planned = decision.export if decision else None
+    depends: tuple[str, ...] = ()
+    complete = [b for b in inv.backups if usable(b)]
+    if restore.source.backup == "latest":
+        if complete:
+            chosen = complete[-1]
+            backup, kind, base = chosen.name, chosen.kind, chosen.base
+        elif planned is not None:
+            # nothing to restore yet: restore what this plan exports, once it is validated
+            backup, kind, base = planned.backup or "", planned.details["kind"], planned.details["base"]
+            depends = _after(planned, decision)
+        else:
+            return None, f"restore {name}: schedule {sched.name} has no complete backup to restore yet"
+    else:
+        found = next((b for b in complete if b.name == restore.source.backup), None)
+        if found is None:
+            return None, (
+                f"restore {name}: backup {restore.source.backup} of schedule {sched.name} is not a complete, "
+                "unbroken backup in the bucket"
+            )
+        backup, kind, base = found.name, found.kind, found.base
+
+    bucket = config.buckets[sched.bucket]
+    chain = _chain(inv, base)
+    renames = dict(restore.target.databases)
+    into = ", ".join(f"{s} → {t}" for s, t in renames.items()) or "same names"
+    if record is None:
+        why = f"declared restore not done yet: {backup} of {sched.name} into service {restore.target.service} ({into})"
+    else:
+        why = (
+            f"declaration changed since it was done on {record.done_at:%Y-%m-%d %H:%M}Z from {record.backup}: "
+            f"restore {backup} of {sched.name} into service {restore.target.service} ({into})"
+        )
+    action = Action(
+        id=restore_id(name),
+        type=ActionType.RESTORE,
+        service=restore.target.service,
+        schedule=sched.name,
+        bucket=sched.bucket,
+        backup=backup,
+        details={
+            "restore": name,
+            "from_service": sched.service,
+            "kind": kind,
+            "base": base,
+            "chain": chain,
+            "databases": renames,
+            "allow_non_empty_tables": restore.allow_non_empty_tables,
+            "location": bucket.url(layout.backup_prefix(bucket, sched.service, sched.name, backup)),
+            "spec_digest": digest,
+        },
+        reason=why,
+        depends_on=depends,
+    )
+    return action, None
+
+
+def _after(export: Action, decision: ScheduleDecision | None) -> tuple[str, ...]:
+    ids = [export.id]
+    if decision:
+        vid = validate_id(export.service or "", export.schedule or "", export.backup or "")
+        ids += [a.id for a in decision.actions if a.id == vid]
+    return tuple(ids)
+
+
+def _chain(inv: ScheduleInventory, base: str | None) -> list[str]:
+    """Names of the bases an incremental needs, nearest first."""
+    by_name = {b.name: b for b in inv.backups}
+    out: list[str] = []
+    while base and base not in out:
+        out.append(base)
+        b = by_name.get(base)
+        base = b.base if b else None
+    return out

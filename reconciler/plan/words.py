@@ -1,0 +1,33 @@
+"""Small phrases for reasons: a reviewer reads these in a pull request."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from ..model import Schedule
+
+
+def duration(td: timedelta) -> str:
+    s = int(td.total_seconds())
+    if s < 0:
+        return "in the future"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            whole, rest = divmod(s, size)
+            sub = {"d": ("h", 3600), "h": ("m", 60), "m": ("s", 1)}[unit]
+            part = rest // sub[1]
+            return f"{whole}{unit}" + (f"{part}{sub[0]}" if part and whole < 10 else "")
+    return f"{s}s"
+
+
+def ago(t: datetime | None, now: datetime) -> str:
+    if t is None:
+        return "at an unknown time"
+    return f"{duration(now - t)} ago" if now >= t else f"{duration(t - now)} ahead of now"
+
+
+def describe_schedule(s: Schedule) -> str:
+    if s.cron:
+        return f"cron '{s.cron}'"
+    assert s.every is not None
+    return f"every {duration(s.every)}"

@@ -1,0 +1,125 @@
+"""Terminal text, Terraform-like: one line per action with its reason underneath."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..apply import ApplyResult
+from ..model import ACTION_ORDER, Action, ActionType, Drift, OutcomeStatus, Plan, iso
+from ..status import human_size
+
+SYMBOL = {
+    ActionType.CONFIGURE: "~",
+    ActionType.EXPORT: "+",
+    ActionType.VALIDATE: "?",
+    ActionType.RESTORE: "<",
+    ActionType.PRUNE: "-",
+}
+
+
+def action_title(a: Action) -> str:
+    what = a.id.split("/", 1)[1] if "/" in a.id else a.id
+    extra = ""
+    if a.type == ActionType.EXPORT:
+        kind = a.details.get("kind", "full")
+        extra = f" ({kind}" + (f" on {a.details['base']}" if a.details.get("base") else "") + ")"
+    elif a.type == ActionType.VALIDATE:
+        extra = f" ({a.details.get('level', 'manifest')})"
+    elif a.type == ActionType.RESTORE:
+        extra = f" ({a.backup} → service {a.service})"
+    return f"{SYMBOL[a.type]} {a.type.value:<9} {what}{extra}"
+
+
+def summary_line(plan: Plan) -> str:
+    s = plan.summary()
+    parts = [f"{s[t.value]} {t.value}" for t in ACTION_ORDER]
+    return "Plan: " + ", ".join(parts) + "."
+
+
+def drift_lines(drift: tuple[Drift, ...]) -> list[str]:
+    out = []
+    for d in drift:
+        subject = d.schedule or d.service or d.bucket or ""
+        out.append(f"  ! {d.type.value:<19} {subject}: {d.detail}")
+    return out
+
+
+def plan_text(plan: Plan) -> str:
+    lines = [f"Plan as of {iso(plan.now)}" + (f" for {', '.join(plan.targets)}" if plan.targets else "")]
+    lines.append("")
+    if plan.actions:
+        for a in plan.actions:
+            lines.append("  " + action_title(a))
+            lines.append(f"      {a.reason}")
+            if a.depends_on:
+                lines.append(f"      after: {', '.join(a.depends_on)}")
+        lines.append("")
+    else:
+        lines.append("  No changes. The backups match the desired state.")
+        lines.append("")
+    if plan.drift:
+        lines.append("Drift:")
+        lines += drift_lines(plan.drift)
+        lines.append("")
+    if plan.warnings:
+        lines.append("Warnings:")
+        lines += [f"  - {w}" for w in plan.warnings]
+        lines.append("")
+    lines.append(summary_line(plan))
+    return "\n".join(lines) + "\n"
+
+
+def drift_text(plan: Plan) -> str:
+    if not plan.drift:
+        return f"No drift as of {iso(plan.now)}.\n"
+    lines = [f"Drift as of {iso(plan.now)}:"] + drift_lines(plan.drift)
+    if plan.warnings:
+        lines += ["", "Warnings:"] + [f"  - {w}" for w in plan.warnings]
+    return "\n".join(lines) + f"\n\n{len(plan.drift)} deviation(s).\n"
+
+
+def apply_text(result: ApplyResult) -> str:
+    c = result.counts()
+    lines = []
+    failed = [o for o in result.outcomes if o.status != OutcomeStatus.DONE]
+    for o in failed:
+        lines.append(f"  {o.status.value}: {o.action_id}: {o.detail}")
+    lines.append(
+        f"Apply {'complete' if result.ok else 'finished with failures'} (run {result.run_id}): "
+        f"{c['done']} done, {c['failed']} failed, {c['skipped']} skipped."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def status_text(doc: dict[str, Any]) -> str:
+    lines = [f"Status as of {doc['now']}", ""]
+    for s in doc["schedules"]:
+        head = f"{s['schedule']}  (service {s['service']}, bucket {s['bucket']}, {s['cadence']})"
+        lines.append(head)
+        if not s.get("reachable"):
+            lines.append(f"  cannot read the bucket: {s.get('error')}")
+            lines.append("")
+            continue
+        newest = s["newest_complete"]
+        lines.append(f"  location: {s['location']}")
+        lines.append(
+            f"  health:   {s['health']}; newest complete: "
+            + (f"{newest} ({s['newest_complete_age']})" if newest else "none")
+        )
+        lines.append(
+            f"  backups:  {s['backup_count']} ({s['complete_count']} complete), {human_size(s['total_size'])}"
+        )
+        for b in s["backups"]:
+            v = b["validation"]
+            vtext = f"{v['level']} {v['result']}" if v else "not validated"
+            kind = b["kind"] or "-"
+            if b.get("base"):
+                kind += f" on {b['base']}"
+            line = f"    {b['name']:<22} {b['state']:<10} {kind:<12} {human_size(b['size']):>10}  {vtext}"
+            if b.get("error") and b["state"] != "complete":
+                line += f"  ({b['error']})"
+            lines.append(line)
+        lines.append("")
+    if not doc["schedules"]:
+        lines.append("No schedules declared.")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,67 @@
+"""``--target NAME``: which services, schedules and restores a run is limited to."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .errors import ReconcilerError
+from .model import Config
+
+
+@dataclass(frozen=True)
+class Selection:
+    services: frozenset[str]
+    schedules: frozenset[str]
+    restores: frozenset[str]
+    buckets: frozenset[str]
+
+
+def select(config: Config, targets: Iterable[str] = ()) -> Selection:
+    """Everything when no target is named. A service selects its schedules and the restores
+    into or out of it; a schedule selects itself and restores from it; a restore itself."""
+    targets = list(targets)
+    if not targets:
+        schedules = set(config.schedules)
+        restores = set(config.restores)
+    else:
+        known = set(config.services) | set(config.schedules) | set(config.restores)
+        unknown = [t for t in targets if t not in known]
+        if unknown:
+            raise ReconcilerError(
+                f"--target {unknown[0]} names no service, schedule or restore in the config",
+                where=config.path,
+            )
+        schedules, restores = set(), set()
+        for t in targets:
+            if t in config.schedules:
+                schedules.add(t)
+                restores |= {n for n, r in config.restores.items() if r.source.schedule == t}
+            if t in config.restores:
+                restores.add(t)
+            if t in config.services:
+                schedules |= {n for n, s in config.schedules.items() if s.service == t}
+                restores |= {
+                    n
+                    for n, r in config.restores.items()
+                    if r.target.service == t
+                    or r.source.service == t
+                    or (r.source.schedule and config.schedules[r.source.schedule].service == t)
+                }
+    services: set[str] = set()
+    buckets: set[str] = set()
+    for n in schedules:
+        s = config.schedules[n]
+        services.add(s.service)
+        buckets.add(s.bucket)
+    for n in restores:
+        r = config.restores[n]
+        if r.source.schedule:
+            src = config.schedules[r.source.schedule]
+            services.add(src.service)
+            buckets.add(src.bucket)
+        if r.source.service:
+            services.add(r.source.service)
+        if r.target.service:
+            services.add(r.target.service)
+    return Selection(frozenset(services), frozenset(schedules), frozenset(restores), frozenset(buckets))
