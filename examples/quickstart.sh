@@ -31,3 +31,4 @@ $R plan -f $CFG
 $R apply -f $CFG --auto-approve
 $R status -f $CFG
 $R plan -f $CFG --detailed-exitcode
+set +x

@@ -84,7 +84,7 @@ def _load(path: Path) -> Config:
 
 def _now(value: str | None) -> datetime:
     if value is None:
-        return datetime.now(UTC)
+        return datetime.now(UTC).replace(microsecond=0)
     try:
         return parse_iso(value)
     except ValueError:
