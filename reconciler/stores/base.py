@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Iterable, Iterator, Protocol
+import builtins
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO, Protocol
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class Store(Protocol):
         """Every object whose key starts with ``prefix`` (recursive), in key order."""
         ...
 
-    def list_folders(self, prefix: str) -> list[str]:
+    def list_folders(self, prefix: str) -> builtins.list[str]:
         """Names of the immediate sub-folders of ``prefix`` (which ends with '/'), sorted."""
         ...
 

@@ -1,0 +1,20 @@
+"""Object stores behind one protocol (base.py). ``open_store`` picks the one a bucket needs."""
+
+from __future__ import annotations
+
+from ..errors import ReconcilerError
+from ..model import Bucket, Provider
+from .base import ObjectInfo, Store
+from .retry import DEFAULT_POLICY, RetryPolicy
+
+__all__ = ["ObjectInfo", "RetryPolicy", "Store", "open_store"]
+
+
+def open_store(bucket: Bucket, *, retry: RetryPolicy = DEFAULT_POLICY) -> Store:
+    """The store of a configured bucket (the bucket's prefix is not applied: keys are full keys)."""
+    provider = Provider(bucket.provider)
+    if provider == Provider.S3:
+        from .s3 import S3Store  # boto3 is imported only when an S3 bucket is used
+
+        return S3Store(bucket, retry=retry)
+    raise ReconcilerError(f"provider {provider.value} is not supported yet", f"bucket {bucket.name}")

@@ -1,0 +1,49 @@
+"""Shared fixtures. Server processes run on loopback (see servers.py)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# the project root, so that `reconciler` and `tests.servers` import without an install
+ROOT = str(Path(__file__).resolve().parent.parent)
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from reconciler.model import Bucket, Credentials, Provider  # noqa: E402
+from tests.servers import MotoServer  # noqa: E402
+
+# boto3 must never probe the instance metadata service, nor pick up a developer's AWS setup
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[MotoServer]:
+    """moto's S3 server, started once for the session."""
+    server = MotoServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: MotoServer) -> Bucket:
+    """A fresh, uniquely named bucket on ``s3_server``, as a configured ``model.Bucket``."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    s3_server.create_bucket(name)
+    return Bucket(
+        name="primary",
+        provider=Provider.S3,
+        bucket=name,
+        prefix="clickhouse",
+        region=s3_server.region,
+        endpoint=s3_server.endpoint,
+        credentials=Credentials(access_key_id=s3_server.access_key, secret_access_key=s3_server.secret_key),
+    )
