@@ -17,6 +17,10 @@ if ROOT not in sys.path:
 
 from reconciler.model import Bucket, Credentials, Provider  # noqa: E402
 from tests.servers import MotoServer  # noqa: E402
+from reconciler import clickhouse  # noqa: E402
+from reconciler.model import Service  # noqa: E402
+
+pytest_plugins = ["tests.fixtures_azure", "tests.fixtures_gcs"]
 
 # boto3 must never probe the instance metadata service, nor pick up a developer's AWS setup
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
@@ -47,3 +51,15 @@ def s3_bucket(s3_server: MotoServer) -> Bucket:
         endpoint=s3_server.endpoint,
         credentials=Credentials(access_key_id=s3_server.access_key, secret_access_key=s3_server.secret_key),
     )
+
+
+@pytest.fixture(scope="session")
+def chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The one embedded ClickHouse engine of this test process (one chdb path per process)."""
+    return f"chdb://{tmp_path_factory.mktemp('chdb')}"
+
+
+@pytest.fixture(scope="session")
+def ch(chdb_dsn: str) -> clickhouse.ClickHouse:
+    """The same client the reconciler uses in this process."""
+    return clickhouse.connect(Service("test", chdb_dsn))

@@ -20,17 +20,6 @@ NOW = "2026-11-25T06:00:00Z"
 SLOT = "20261125T030000Z"
 
 
-@pytest.fixture(scope="session")
-def chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return f"chdb://{tmp_path_factory.mktemp('chdb')}"
-
-
-@pytest.fixture(scope="session")
-def ch(chdb_dsn: str) -> clickhouse.ClickHouse:
-    """The same client the reconciler uses in this process."""
-    return clickhouse.connect(Service("test", chdb_dsn))
-
-
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, s3_server: Any, chdb_dsn: str) -> None:
     monkeypatch.setenv("TEST_S3_KEY", s3_server.access_key)

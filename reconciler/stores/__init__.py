@@ -17,4 +17,12 @@ def open_store(bucket: Bucket, *, retry: RetryPolicy = DEFAULT_POLICY) -> Store:
         from .s3 import S3Store  # boto3 is imported only when an S3 bucket is used
 
         return S3Store(bucket, retry=retry)
-    raise ReconcilerError(f"provider {provider.value} is not supported yet", f"bucket {bucket.name}")
+    if provider == Provider.AZURE:
+        from .azure import AzureStore
+
+        return AzureStore(bucket, retry=retry)
+    if provider == Provider.GCS:
+        from .gcs import GCSStore
+
+        return GCSStore(bucket, retry=retry)
+    raise ReconcilerError(f"provider {provider.value} is not supported", f"bucket {bucket.name}")

@@ -1,0 +1,1 @@
+"""Fixtures for azure tests (Azurite / fake-gcs-server); filled in with the azure store."""
