@@ -262,6 +262,7 @@ class BackupState(str, Enum):
     FAILED = "failed"  # ClickHouse reported failure; no `.backup`
     ABANDONED = "abandoned"  # sidecar in progress, no live operation, no `.backup`
     UNMANAGED = "unmanaged"  # no sidecar
+    PRUNING = "pruning"  # a prune started and did not finish: the next apply finishes it
 
 
 class ValidationResult(str, Enum):

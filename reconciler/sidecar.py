@@ -20,6 +20,8 @@ class SidecarState:
     IN_PROGRESS = "in_progress"
     COMPLETE = "complete"
     FAILED = "failed"
+    PRUNING = "pruning"  # set before the first object is deleted: the sidecar goes last
+    ALL = (IN_PROGRESS, COMPLETE, FAILED, PRUNING)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Sidecar:
     finished_at: datetime | None = None
     run_id: str | None = None
     validations: tuple[Validation, ...] = field(default_factory=tuple)
+    chain: tuple[str, ...] = ()  # the bases an incremental needs, nearest first
 
     def with_validation(self, v: Validation) -> Sidecar:
         return replace(self, validations=(*self.validations, v))
@@ -55,6 +58,7 @@ class Sidecar:
             "slot": iso(self.slot),
             "kind": self.kind,
             "base": self.base,
+            "chain": list(self.chain),
             "scope": self.scope.to_json(),
             "location": self.location,
             "state": self.state,
@@ -95,7 +99,7 @@ class Sidecar:
                 scope=Scope.from_json(d.get("scope") or {}),
                 location=_str(d.get("location", "")),
                 operation_id=_str(op.get("id", "")),
-                state=_choice(d["state"], (SidecarState.IN_PROGRESS, SidecarState.COMPLETE, SidecarState.FAILED)),
+                state=_choice(d["state"], SidecarState.ALL),
                 operation_status=_opt_str(op.get("status")),
                 error=_opt_str(op.get("error")),
                 num_files=_opt_int(sizes.get("num_files")),
@@ -104,6 +108,7 @@ class Sidecar:
                 finished_at=parse_iso(timings["finished_at"]) if timings.get("finished_at") else None,
                 run_id=_opt_str(d.get("run_id")),
                 validations=tuple(Validation.from_json(v) for v in d.get("validations") or ()),
+                chain=tuple(_str(x) for x in d.get("chain") or ()),
             )
         except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
             raise ValueError(f"malformed sidecar: {e.__class__.__name__}: {e}") from None

@@ -20,6 +20,7 @@ from ..redact import redact
 from .context import ApplyContext, wall_clock
 from .export import run_export
 from .lock import BucketLock, LeaseKeeper, force_unlock
+from .prune import run_prune
 from .restore import run_restore
 from .validate import run_validate
 
@@ -30,6 +31,7 @@ EXECUTORS: dict[ActionType, Executor] = {
     ActionType.EXPORT: run_export,
     ActionType.VALIDATE: run_validate,
     ActionType.RESTORE: run_restore,
+    ActionType.PRUNE: run_prune,
 }
 
 DEFAULT_LEASE = timedelta(minutes=10)
@@ -43,6 +45,11 @@ class ApplyResult:
     @property
     def ok(self) -> bool:
         return all(o.status == OutcomeStatus.DONE for o in self.outcomes)
+
+    def freed(self) -> tuple[int, int]:
+        """(backups, bytes) deleted by prune actions."""
+        pruned = [o for o in self.outcomes if o.status == OutcomeStatus.DONE and "freed_bytes" in o.facts]
+        return len(pruned), sum(int(o.facts["freed_bytes"]) for o in pruned)
 
     def counts(self) -> dict[str, int]:
         return {s.value: sum(1 for o in self.outcomes if o.status == s) for s in OutcomeStatus}

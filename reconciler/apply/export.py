@@ -33,6 +33,7 @@ def run_export(ctx: ApplyContext, action: Action) -> Outcome:
         slot=parsed[0],
         kind=action.details.get("kind", "full"),
         base=base,
+        chain=tuple(action.details.get("chain") or ()),
         scope=Scope.from_json(action.details.get("scope") or {}),
         location=location,
         operation_id=operation_id("backup", location, action.backup),

@@ -118,6 +118,8 @@ def classify(f: Folder, operation: Operation | None, lock: LockInfo | None, now:
         finished_at=sc.finished_at,
         validations=sc.validations,
     )
+    if sc.state == SidecarState.PRUNING:
+        return ObservedBackup(state=BackupState.PRUNING, error="a prune started and did not finish", **common, **facts)  # type: ignore[arg-type]
     if f.has_manifest:
         return ObservedBackup(state=BackupState.COMPLETE, **common, **facts)  # type: ignore[arg-type]
     if sc.state == SidecarState.COMPLETE:

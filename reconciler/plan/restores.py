@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from .. import layout
 from ..model import Action, ActionType, Config, Observed, Restore, ScheduleInventory
-from .schedules import ScheduleDecision, usable, validate_id
+from .schedules import ScheduleDecision, chain_of, usable, validate_id
 
 
 def spec_digest(restore: Restore) -> str:
@@ -80,7 +80,7 @@ def decide_restore(
         backup, kind, base = found.name, found.kind, found.base
 
     bucket = config.buckets[sched.bucket]
-    chain = _chain(inv, base)
+    chain = chain_of(inv, base)
     renames = dict(restore.target.databases)
     into = ", ".join(f"{s} → {t}" for s, t in renames.items()) or "same names"
     if record is None:
@@ -121,13 +121,3 @@ def _after(export: Action, decision: ScheduleDecision | None) -> tuple[str, ...]
         ids += [a.id for a in decision.actions if a.id == vid]
     return tuple(ids)
 
-
-def _chain(inv: ScheduleInventory, base: str | None) -> list[str]:
-    """Names of the bases an incremental needs, nearest first."""
-    by_name = {b.name: b for b in inv.backups}
-    out: list[str] = []
-    while base and base not in out:
-        out.append(base)
-        b = by_name.get(base)
-        base = b.base if b else None
-    return out

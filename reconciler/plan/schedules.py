@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from .. import layout
@@ -19,7 +19,8 @@ from ..model import (
     ValidationLevel,
 )
 from ..slots import latest_slot, previous_slot, slot_name
-from .words import ago, describe_schedule
+from .retention import Candidate, retain
+from .words import ago, describe_schedule, duration
 
 
 @dataclass
@@ -110,6 +111,8 @@ def decide_schedule(
             },
             reason=reason,
         )
+        if base:
+            action = replace(action, details={**action.details, "chain": chain_of(inventory, base)})
         d.actions.append(action)
         d.export = action
         if level is not None:
@@ -117,9 +120,10 @@ def decide_schedule(
                 _validate_action(schedule, bucket, name, level, (action.id,), "validate the new backup after export")
             )
 
+    pruned = _decide_prunes(schedule, bucket, inventory, now, d)
     if level is not None:
         for b in managed_complete:
-            if b.validations or (d.export and b.name == d.export.backup):
+            if b.validations or b.name in pruned:
                 continue
             d.actions.append(
                 _validate_action(schedule, bucket, b.name, level, (), "complete but never validated")
@@ -212,3 +216,70 @@ def _drift_of_backups(schedule: Schedule, inventory: ScheduleInventory, d: Sched
             d.drift.append(Drift(DriftType.BROKEN_BACKUP, f"{b.name} failed validation: {detail}", **common))  # type: ignore[arg-type]
         elif b.state == BackupState.COMPLETE and not b.validations and schedule.validate.after_export is not None:
             d.drift.append(Drift(DriftType.UNVALIDATED_BACKUP, f"{b.name} is complete but was never validated", **common))  # type: ignore[arg-type]
+
+
+def prune_id(service: str, schedule: str, backup: str) -> str:
+    return f"prune/{service}/{schedule}/{backup}"
+
+
+def _decide_prunes(
+    schedule: Schedule, bucket: Bucket, inventory: ScheduleInventory, now: datetime, d: ScheduleDecision
+) -> set[str]:
+    """Prune actions for what retention no longer keeps, failed/abandoned attempts older than
+    ``cleanup_after``, unfinished prunes, and (only if asked) unmanaged folders. All of them wait
+    for this plan's export of the schedule, if there is one."""
+    candidates = [
+        Candidate(b.name, b.slot, b.kind or "full", b.base, b.validated)
+        for b in inventory.backups
+        if b.state == BackupState.COMPLETE and b.kind is not None and b.slot is not None
+    ]
+    if d.export is not None and d.export.backup:
+        slot = latest_slot(schedule, now)
+        candidates.append(Candidate(d.export.backup, slot, d.export.details["kind"], d.export.details["base"], False))
+    _, by_retention = retain(schedule.retention, candidates)
+    if d.export is not None:
+        by_retention.pop(d.export.backup or "", None)  # never prune what this plan makes
+
+    reasons: dict[str, str] = dict(by_retention)
+    for b in inventory.backups:
+        if b.state == BackupState.PRUNING:
+            reasons[b.name] = "an earlier prune was interrupted; finish it"
+        elif b.state in (BackupState.FAILED, BackupState.ABANDONED):
+            since = b.started_at or b.slot
+            if since is not None and now - since >= schedule.cleanup_after:
+                reasons[b.name] = f"{b.state.value} attempt older than cleanup_after={duration(schedule.cleanup_after)}"
+        elif b.state == BackupState.UNMANAGED and schedule.prune_unmanaged:
+            reasons[b.name] = "no reconciler sidecar, and the schedule sets prune_unmanaged: true"
+    sizes = {b.name: b.total_size for b in inventory.backups}
+    states = {b.name: b.state.value for b in inventory.backups}
+    depends = (d.export.id,) if d.export is not None else ()
+    for name in sorted(reasons):
+        d.actions.append(
+            Action(
+                id=prune_id(schedule.service, schedule.name, name),
+                type=ActionType.PRUNE,
+                service=schedule.service,
+                schedule=schedule.name,
+                bucket=schedule.bucket,
+                backup=name,
+                details={
+                    "location": bucket.url(layout.backup_prefix(bucket, schedule.service, schedule.name, name)),
+                    "state": states[name],
+                    "size": sizes[name],
+                },
+                reason=reasons[name],
+                depends_on=depends,
+            )
+        )
+    return set(reasons)
+
+
+def chain_of(inv: ScheduleInventory, base: str | None) -> list[str]:
+    """Names of the bases an incremental on ``base`` needs, nearest first."""
+    by_name = {b.name: b for b in inv.backups}
+    out: list[str] = []
+    while base and base not in out:
+        out.append(base)
+        b = by_name.get(base)
+        base = b.base if b else None
+    return out

@@ -88,6 +88,9 @@ def apply_text(result: ApplyResult) -> str:
         f"Apply {'complete' if result.ok else 'finished with failures'} (run {result.run_id}): "
         f"{c['done']} done, {c['failed']} failed, {c['skipped']} skipped."
     )
+    backups, freed = result.freed()
+    if backups:
+        lines.append(f"Pruned {backups} backup(s), freed {human_size(freed)} ({freed} bytes).")
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,47 @@
+"""The one gate every deletion of backup data passes (DESIGN §3, §4).
+
+A key may be deleted only if it lies inside ``<prefix>/<service>/<schedule>/<backup>/`` of a
+schedule declared in the config, with a backup name that is one plain path segment. Anything
+else is refused before a request is made, whatever the plan says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .. import layout
+from ..errors import ReconcilerError
+from ..model import Config
+
+
+class ContainmentError(ReconcilerError):
+    """A deletion outside what the reconciler manages was attempted and refused."""
+
+
+def backup_folder(config: Config, schedule: str, backup: str) -> str:
+    """The folder key of a backup of a declared schedule; refuses names that could escape."""
+    if schedule not in config.schedules:
+        raise ContainmentError(f"refusing to delete: schedule {schedule!r} is not declared")
+    if (
+        not backup
+        or backup in (".", "..")
+        or "/" in backup
+        or "\\" in backup
+        or not backup.isascii()
+        or not backup.isprintable()
+        or backup.startswith(".")
+    ):
+        raise ContainmentError(f"refusing to delete: {backup!r} is not a backup folder name")
+    s = config.schedules[schedule]
+    return layout.backup_prefix(config.buckets[s.bucket], s.service, schedule, backup)
+
+
+def check_keys(folder: str, keys: Iterable[str]) -> list[str]:
+    """The keys, if every one is strictly inside ``folder``; ContainmentError otherwise."""
+    out = []
+    for key in keys:
+        rest = key[len(folder) :] if key.startswith(folder) else None
+        if not rest or any(part in ("", ".", "..") for part in rest.split("/")):
+            raise ContainmentError(f"refusing to delete {key!r}: it is not inside {folder!r}")
+        out.append(key)
+    return out

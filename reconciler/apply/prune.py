@@ -1,0 +1,52 @@
+"""``prune``: delete one backup folder so that an interruption at any point is finished by the
+next apply and never leaves something that looks complete but is not.
+
+Order: mark the sidecar ``pruning``; delete ClickHouse's manifest ``.backup`` (the folder stops
+looking complete); delete the rest in batches; abort unfinished multipart uploads; delete the
+sidecar last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .. import layout
+from ..errors import PreconditionFailed
+from ..model import Action, Outcome, OutcomeStatus
+from ..sidecar import Sidecar, SidecarState
+from .context import ApplyContext
+from .guard import backup_folder, check_keys
+
+
+def run_prune(ctx: ApplyContext, action: Action) -> Outcome:
+    assert action.schedule and action.backup and action.bucket
+    started = ctx.clock()
+    folder = backup_folder(ctx.config, action.schedule, action.backup)
+    store = ctx.conns.store(action.bucket)
+    sidecar_key = folder + layout.SIDECAR
+
+    got = store.read(sidecar_key)
+    if got is not None:
+        try:
+            sc = Sidecar.decode(got[0])
+        except ValueError:
+            sc = None
+        if sc is not None and sc.state != SidecarState.PRUNING:
+            try:
+                store.replace(sidecar_key, replace(sc, state=SidecarState.PRUNING).encode(), got[1])
+            except PreconditionFailed:
+                return Outcome(action.id, OutcomeStatus.FAILED, "the sidecar changed since the plan; re-plan", started, ctx.clock())
+
+    objects = {o.key: o.size for o in store.list(folder)}
+    keys = check_keys(folder, objects)
+    manifest = folder + layout.MANIFEST
+    if manifest in objects:
+        store.delete(manifest)
+    rest = [k for k in keys if k not in (manifest, sidecar_key)]
+    store.delete_many(rest)
+    store.abort_uploads(folder)
+    if sidecar_key in objects or got is not None:
+        store.delete(sidecar_key)
+    freed = sum(objects.values())
+    facts = {"freed_bytes": freed, "freed_objects": len(objects)}
+    return Outcome(action.id, OutcomeStatus.DONE, f"deleted {len(objects)} objects, {freed} bytes", started, ctx.clock(), facts)
