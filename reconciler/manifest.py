@@ -92,9 +92,10 @@ def parse_manifest(data: bytes) -> Manifest:
                 raise ManifestError("manifest lists a file without a name")
             size = _int(el.findtext("size"), f"size of {name}")
             use_base = _bool(el.findtext("use_base"))
-            base_size = _int(el.findtext("base_size"), f"base_size of {name}") if use_base else 0
-            if use_base and el.find("base_size") is None:
-                base_size = size
+            base_size = 0
+            if use_base:  # no <base_size> means the whole file is in the base
+                text = el.findtext("base_size")
+                base_size = size if text is None else _int(text, f"base_size of {name}")
             if base_size > size or size < 0:
                 raise ManifestError(f"manifest gives {name} base_size {base_size} > size {size}")
             files.append(

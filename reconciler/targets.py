@@ -12,9 +12,10 @@ from .model import Config
 @dataclass(frozen=True)
 class Selection:
     services: frozenset[str]
-    schedules: frozenset[str]
+    schedules: frozenset[str]  # planned for
     restores: frozenset[str]
     buckets: frozenset[str]
+    observed_schedules: frozenset[str]  # read: the planned ones and the sources of the restores
 
 
 def select(config: Config, targets: Iterable[str] = ()) -> Selection:
@@ -50,6 +51,7 @@ def select(config: Config, targets: Iterable[str] = ()) -> Selection:
                 }
     services: set[str] = set()
     buckets: set[str] = set()
+    observed = set(schedules)
     for n in schedules:
         s = config.schedules[n]
         services.add(s.service)
@@ -58,10 +60,13 @@ def select(config: Config, targets: Iterable[str] = ()) -> Selection:
         r = config.restores[n]
         if r.source.schedule:
             src = config.schedules[r.source.schedule]
+            observed.add(r.source.schedule)
             services.add(src.service)
             buckets.add(src.bucket)
         if r.source.service:
             services.add(r.source.service)
         if r.target.service:
             services.add(r.target.service)
-    return Selection(frozenset(services), frozenset(schedules), frozenset(restores), frozenset(buckets))
+    return Selection(
+        frozenset(services), frozenset(schedules), frozenset(restores), frozenset(buckets), frozenset(observed)
+    )

@@ -43,7 +43,9 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(f"a duration must be a string like {EXAMPLES}, got {text!r}")
     value = text.strip()
     if not _DURATION.match(value):
-        raise ValueError(f"`{text}` is not a duration: write an integer and one unit, like {EXAMPLES}{duration_hint(value)}")
+        raise ValueError(
+            f"`{text}` is not a duration: write an integer and one unit, like {EXAMPLES}{duration_hint(value)}"
+        )
     number, unit = int(value[:-1]), value[-1]
     try:
         return timedelta(seconds=number * UNITS[unit])

@@ -137,13 +137,19 @@ def read_text(file: str) -> str:
         _fail("the config file is not UTF-8 text; save it as UTF-8", Location(file, line, column))
 
 
-def _check_nesting(text: str, file: str) -> None:
-    """Refuse deep nesting before composing: PyYAML's composer recurses once per level.
+#: libyaml when present: fast, and bounded in nesting; PyYAML's pure-Python scanner can take
+#: minutes on a megabyte of `[`.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    The parser is iterative, so walking its events is safe for any input.
+
+def _check_nesting(text: str, file: str) -> None:
+    """Refuse deep nesting before composing: the composer recurses once per level.
+
+    The parser keeps an explicit stack and yields events lazily, so this walk stops at the
+    first level too deep without building anything.
     """
     depth = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    for event in yaml.parse(text, Loader=_LOADER):
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
@@ -157,7 +163,8 @@ def compose(text: str, file: str) -> Node | None:
     """The node graph of a single YAML document (None for an empty file)."""
     try:
         _check_nesting(text, file)
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        node: Node | None = yaml.compose(text, Loader=_LOADER)
+        return node
     except yaml.MarkedYAMLError as exc:
         # Only the problem and its place: str(exc) quotes the offending line, which may hold a secret.
         ym = exc.problem_mark or exc.context_mark

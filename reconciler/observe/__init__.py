@@ -49,7 +49,7 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
         read_sidecars(store, prefix, folders, (s.service, name))
         return name, folders
 
-    names = sorted(sel.schedules)
+    names = sorted(sel.observed_schedules)
     with ThreadPoolExecutor(max(1, min(SCHEDULE_PARALLELISM, len(names)))) as pool:
         listed = [r for r in pool.map(_guard(one_schedule), names) if r is not None]
     errors = {n: r for n, r in listed if isinstance(r, ReconcilerError)}
