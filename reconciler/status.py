@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from .model import BackupState, Config, Observed, iso
+from .plan.schedules import chain_of
 from .plan.words import ago, describe_schedule, duration
 from .slots import latest_slot, previous_slot, slot_name
 
@@ -58,6 +59,7 @@ def status_report(config: Config, observed: Observed, now: datetime) -> dict[str
                         "state": b.state.value,
                         "kind": b.kind,
                         "base": b.base,
+                        "chain": chain_of(inv, b.base),
                         "size": b.total_size,
                         "files": b.num_files,
                         "validation": _validation(b),

@@ -116,8 +116,8 @@ def status_text(doc: dict[str, Any]) -> str:
             v = b["validation"]
             vtext = f"{v['level']} {v['result']}" if v else "not validated"
             kind = b["kind"] or "-"
-            if b.get("base"):
-                kind += f" on {b['base']}"
+            if b.get("chain"):
+                kind += f" (chain of {len(b['chain']) + 1}, on {b['base']})"
             line = f"    {b['name']:<22} {b['state']:<10} {kind:<12} {human_size(b['size']):>10}  {vtext}"
             if b.get("error") and b["state"] != "complete":
                 line += f"  ({b['error']})"
