@@ -54,6 +54,9 @@ FileOpt = Annotated[Path, typer.Option("-f", "--file", help="The desired-state Y
 NowOpt = Annotated[Optional[str], typer.Option("--now", help="Plan as of this time (ISO 8601, UTC if no zone).")]
 TargetOpt = Annotated[Optional[list[str]], typer.Option("--target", help="Limit to these services, schedules or restores.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
+MetricsOpt = Annotated[
+    Optional[Path], typer.Option("--metrics-file", help="Write Prometheus text metrics here (textfile collector).")
+]
 
 
 @app.callback()
@@ -96,14 +99,26 @@ def _warn(config: Config) -> None:
         print(f"warning: {w}", file=sys.stderr)
 
 
-def _observe_and_plan(config: Config, now: datetime, targets: list[str]) -> Plan:
+def _observe_and_plan(config: Config, now: datetime, targets: list[str], metrics: Path | None = None) -> Plan:
     from .connections import Connections
     from .observe import observe
     from .plan import build_plan
 
     conns = Connections(config)
     observed = observe(config, conns, datetime.now(UTC), targets)
-    return build_plan(config, observed, now, targets)
+    p = build_plan(config, observed, now, targets)
+    if metrics is not None:
+        _write_metrics(metrics, config, observed, p)
+    return p
+
+
+def _write_metrics(path: Path, config: Config, observed: Any, p: Plan, ok: bool | None = None) -> None:
+    from .metrics import render_metrics, write_metrics
+
+    try:
+        write_metrics(str(path), render_metrics(config, observed, p, ok))
+    except OSError as e:
+        raise ReconcilerError(f"cannot write the metrics file: {e.strerror}", where=str(path)) from None
 
 
 def _render_plan(plan: Plan, fmt: Format) -> str:
@@ -146,12 +161,13 @@ def plan(
     format: Annotated[Format, typer.Option("--format", help="text, json or markdown.")] = Format.text,
     detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode", help="Exit 2 when actions are pending.")] = False,
     target: TargetOpt = None,
+    metrics_file: MetricsOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Observe, diff, and print the plan."""
     _debug(debug)
     config = _load(file)
-    p = _observe_and_plan(config, _now(now), target or [])
+    p = _observe_and_plan(config, _now(now), target or [], metrics_file)
     if out is not None:
         from .render import to_json
 
@@ -169,6 +185,7 @@ def apply(
     auto_approve: Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation.")] = False,
     parallelism: Annotated[int, typer.Option("--parallelism", min=1, max=64, help="Actions run at once.")] = 4,
     target: TargetOpt = None,
+    metrics_file: MetricsOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Carry out a fresh plan, or exactly a saved one (refused when stale)."""
@@ -219,6 +236,9 @@ def apply(
         if close:
             close()
     sys.stdout.write(apply_text(result))
+    if metrics_file is not None:
+        after = observe(config, conns, wall_clock(), targets)
+        _write_metrics(metrics_file, config, after, build_plan(config, after, plan_now, targets), result.ok)
     if not result.ok:
         raise typer.Exit(1)
 
@@ -254,6 +274,7 @@ def drift(
     now: NowOpt = None,
     format: Annotated[Format, typer.Option("--format", help="text, json or markdown.")] = Format.text,
     target: TargetOpt = None,
+    metrics_file: MetricsOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Observe and report drift only. Exit 0 none, 2 drift, 1 error."""
@@ -261,7 +282,7 @@ def drift(
 
     _debug(debug)
     config = _load(file)
-    p = _observe_and_plan(config, _now(now), target or [])
+    p = _observe_and_plan(config, _now(now), target or [], metrics_file)
     if format == Format.json:
         sys.stdout.write(to_json({"now": p.to_json()["now"], "drift": [d.to_json() for d in p.drift], "warnings": list(p.warnings)}))
     elif format == Format.markdown:
@@ -288,9 +309,22 @@ def status(
 
     _debug(debug)
     config = _load(file)
-    observed = observe(config, Connections(config), datetime.now(UTC), target or [])
+    conns = Connections(config)
+    observed = observe(config, conns, datetime.now(UTC), target or [])
     doc = status_report(config, observed, _now(now))
+    doc["runs"] = _last_runs(config, conns, observed)
     sys.stdout.write(to_json(doc) if format == StatusFormat.json else status_text(doc))
+
+
+def _last_runs(config: Config, conns: Any, observed: Any) -> dict[str, list[dict[str, object]]]:
+    from . import layout
+    from .observe.inventory import read_runs
+
+    out: dict[str, list[dict[str, object]]] = {}
+    for name, state in observed.buckets.items():
+        if state.reachable:
+            out[name] = read_runs(conns.store(name), layout.runs_prefix(config.buckets[name]))
+    return out
 
 
 @app.command("force-unlock")

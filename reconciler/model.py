@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 UTC = timezone.utc
 
@@ -44,6 +44,9 @@ class CloudApi:
     key_secret: str
     url: str = "https://api.clickhouse.cloud"
 
+    def __repr__(self) -> str:  # the key never reaches a log through a repr
+        return f"CloudApi(organization_id={self.organization_id!r}, service_id={self.service_id!r}, url={self.url!r})"
+
 
 @dataclass(frozen=True)
 class ManagedBackups:
@@ -72,6 +75,11 @@ class Service:
     @property
     def is_chdb(self) -> bool:
         return self.dsn.startswith("chdb:")
+
+    def __repr__(self) -> str:
+        from .redact import redact
+
+        return f"Service(name={self.name!r}, dsn={redact(self.dsn)!r}, cloud={self.cloud!r})"
 
 
 @dataclass(frozen=True)
@@ -104,8 +112,9 @@ class Bucket:
     bucket: str
     prefix: str = ""
     region: str | None = None
-    endpoint: str | None = None
+    endpoint: str | None = None  # S3 API endpoint (S3-compatible servers; GCS's S3-interop endpoint)
     credentials: Credentials = field(default_factory=Credentials)
+    gcs_json_endpoint: str | None = None  # GCS JSON API endpoint the reconciler itself reads with
 
     def url(self, key: str = "") -> str:
         """The user-facing address of a key: ``s3://bucket/key``."""
@@ -245,9 +254,10 @@ class Config:
         for s in self.services.values():
             if s.cloud and s.cloud.api:
                 out += [s.cloud.api.key_id, s.cloud.api.key_secret]
-            password = urlsplit(s.dsn).password if "://" in s.dsn else None
-            if password:
-                out.append(password)
+            if "://" in s.dsn:
+                parts = urlsplit(s.dsn)
+                out.append(parts.password or "")
+                out += [v for k, v in parse_qsl(parts.query) if k.lower() in ("password", "pass", "secret")]
         return out
 
 

@@ -80,7 +80,16 @@ def _cloud(spec: dict[str, Any]) -> CloudFacts:
         tde=bool(spec.get("tde", False)),
         compliance=spec.get("compliance"),
         api=CloudApi(**api) if api is not None else None,
-        managed_backups=ManagedBackups(**managed) if managed is not None else None,
+        managed_backups=_managed(managed) if managed is not None else None,
+    )
+
+
+def _managed(spec: dict[str, Any]) -> ManagedBackups:
+    return ManagedBackups(
+        period_hours=_int(spec.get("period_hours")),
+        retention_hours=_int(spec.get("retention_hours")),
+        start_time=spec.get("start_time"),
+        external_bucket=spec.get("external_bucket"),
     )
 
 
@@ -93,6 +102,7 @@ def _bucket(name: str, spec: dict[str, Any]) -> Bucket:
         prefix=normalize_prefix(spec.get("prefix") or "")[0],
         region=spec.get("region"),
         endpoint=spec.get("endpoint"),
+        gcs_json_endpoint=spec.get("gcs_json_endpoint"),
         credentials=Credentials(**(spec.get("credentials") or {})),
     )
 

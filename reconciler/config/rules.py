@@ -19,7 +19,7 @@ from croniter import croniter
 
 from reconciler.config.durations import parse_duration
 from reconciler.config.schema import LITERAL_SECRET_FIELDS
-from reconciler.config.yaml_loader import Document, Path
+from reconciler.config.yaml_loader import WHOLE_VAR, Document, Path
 from reconciler.errors import ReconcilerError
 from reconciler.model import STORE_CLOUD, CloudProvider, Provider
 
@@ -27,7 +27,6 @@ CRON_ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midni
 MIN_EVERY = timedelta(minutes=1)
 #: the periods the Cloud API accepts (the schema reports others; this rule only pairs them)
 PERIOD_HOURS = (6, 8, 12, 16, 20, 24, 36, 48)
-_WHOLE_VAR = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 #: croniter's Jenkins-style `H` (hashed) and `R` (random) fields: slots must be deterministic
 _NONSTANDARD_CRON = re.compile(r"(?<![A-Za-z])[HhRr](?![A-Za-z])")
 
@@ -155,7 +154,7 @@ def _check_dsn_password(c: _Checker, path: Path, service: str) -> None:
     password = match.group(1).partition(":")[2] if match else ""
     query = re.search(r"[?&]password=([^&#]*)", raw)
     for value in (password, query.group(1) if query else ""):
-        if value and not _WHOLE_VAR.fullmatch(value):
+        if value and not WHOLE_VAR.fullmatch(value):
             c.error(
                 path,
                 f"the DSN of service `{service}` holds a literal password; write it as `${{SOME_VAR}}` "

@@ -38,7 +38,8 @@ _TIMESTAMP, _MERGE, _MAP, _SEQ = (_STD + t for t in ("timestamp", "merge", "map"
 _SCALAR_TAGS = {_INT, _FLOAT, _BOOL, _NULL}
 
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_WHOLE_VAR = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+#: a value that is exactly one variable reference: it comes entirely from the environment
+WHOLE_VAR = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 
 
 def format_path(path: Path) -> str:
@@ -407,7 +408,7 @@ def expand_env(doc: Document, env: Mapping[str, str]) -> None:
                     where,
                 )
             )
-        if _WHOLE_VAR.fullmatch(value):
+        if WHOLE_VAR.fullmatch(value):
             doc.from_env.add(path)
         return result
 

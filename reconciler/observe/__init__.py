@@ -157,6 +157,8 @@ def state_digest(observed: Observed) -> str:
                     b.base,
                     b.has_manifest,
                     b.sidecar_etag,
+                    b.num_files,
+                    b.total_size,
                     [[v.level.value, v.result.value] for v in b.validations],
                 ]
                 for b in inv.backups

@@ -178,3 +178,27 @@ def read_restore_record(store: Store, key: str) -> RestoreRecord | None:
         )
     except (ValueError, KeyError, TypeError):
         return None  # a tampered record means "not done": the restore is planned again, visibly
+
+
+def read_runs(store: Store, prefix: str, limit: int = 5) -> list[dict[str, object]]:
+    """The newest run records (run ids begin with their UTC start, so names sort by time)."""
+    names = sorted((o.key for o in store.list(prefix) if o.key.endswith(".json")), reverse=True)[:limit]
+    out = []
+    for key in names:
+        got = store.read(key)
+        if got is None:
+            continue
+        try:
+            d = json.loads(got[0][:MAX_SMALL_OBJECT])
+            out.append(
+                {
+                    "run_id": str(d["run_id"]),
+                    "status": str(d.get("status")),
+                    "started_at": d.get("started_at"),
+                    "finished_at": d.get("finished_at"),
+                    "summary": d.get("summary") or {},
+                }
+            )
+        except (ValueError, KeyError, TypeError):
+            out.append({"run_id": key.rsplit("/", 1)[-1][: -len(".json")], "status": "unreadable"})
+    return out

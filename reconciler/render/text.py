@@ -125,4 +125,11 @@ def status_text(doc: dict[str, Any]) -> str:
         lines.append("")
     if not doc["schedules"]:
         lines.append("No schedules declared.")
+    for bucket, runs in (doc.get("runs") or {}).items():
+        lines.append(f"Last runs in bucket {bucket}:" if runs else f"No runs recorded in bucket {bucket}.")
+        for r in runs:
+            summary = r.get("summary") or {}
+            counts = ", ".join(f"{v} {k}" for k, v in summary.items() if v)
+            lines.append(f"  {r['run_id']}  {r.get('status', '?'):<10} {counts}")
+        lines.append("")
     return "\n".join(lines) + "\n"

@@ -1,0 +1,85 @@
+"""Prometheus text format for a node-exporter textfile collector (``--metrics-file``). Pure."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from .model import BackupState, Config, Observed, Plan
+
+PREFIX = "clickhouse_backup"
+
+
+def _labels(**kv: str) -> str:
+    def esc(v: str) -> str:
+        return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+    return "{" + ",".join(f'{k}="{esc(v)}"' for k, v in kv.items()) + "}"
+
+
+def render_metrics(config: Config, observed: Observed, plan: Plan, ok: bool | None = None) -> str:
+    """Gauges per schedule: newest complete backup time, backup count and bytes by state,
+    newest validation time by level; drift count by type; actions pending by type."""
+    out: list[str] = []
+
+    def metric(name: str, help_: str, samples: list[tuple[dict[str, str], float]]) -> None:
+        out.append(f"# HELP {PREFIX}_{name} {help_}")
+        out.append(f"# TYPE {PREFIX}_{name} gauge")
+        out.extend(f"{PREFIX}_{name}{_labels(**lab)} {val:g}" for lab, val in samples)
+
+    newest, counts, sizes, validations = [], [], [], []
+    for name in sorted(observed.schedules):
+        s = config.schedules[name]
+        inv = observed.schedules[name]
+        base = {"schedule": name, "service": s.service, "bucket": s.bucket}
+        complete = [b for b in inv.backups if b.state == BackupState.COMPLETE and b.kind is not None and b.slot]
+        if complete:
+            newest.append((base, complete[-1].slot.timestamp()))  # type: ignore[union-attr]
+        by_state = Counter(b.state.value for b in inv.backups)
+        bytes_by_state: Counter[str] = Counter()
+        for b in inv.backups:
+            bytes_by_state[b.state.value] += b.total_size
+        for state in BackupState:
+            counts.append(({**base, "state": state.value}, by_state.get(state.value, 0)))
+            sizes.append(({**base, "state": state.value}, bytes_by_state.get(state.value, 0)))
+        latest: dict[str, float] = {}
+        for b in inv.backups:
+            for v in b.validations:
+                if v.result.value == "ok":
+                    latest[v.level.value] = max(latest.get(v.level.value, 0.0), v.at.timestamp())
+        for level, ts in sorted(latest.items()):
+            validations.append(({**base, "level": level}, ts))
+
+    metric("newest_complete_timestamp_seconds", "Slot time of the newest complete backup.", newest)
+    metric("backups", "Backup folders by state.", counts)
+    metric("backup_bytes", "Bytes in the bucket by backup state.", sizes)
+    metric("newest_validation_timestamp_seconds", "Time of the newest successful validation by level.", validations)
+    drift = Counter((d.type.value, d.schedule or "", d.service or "", d.bucket or "") for d in plan.drift)
+    metric(
+        "drift",
+        "Deviations from the desired state by type.",
+        [({"type": t, "schedule": sc, "service": sv, "bucket": bk}, n) for (t, sc, sv, bk), n in sorted(drift.items())],
+    )
+    summary = plan.summary()
+    metric("pending_actions", "Actions the plan would carry out, by type.", [({"type": t}, n) for t, n in summary.items()])
+    metric("observed_timestamp_seconds", "When this observation was made (the plan's now).", [({}, plan.now.timestamp())])
+    if ok is not None:
+        metric("apply_success", "1 if the last apply carried out every action.", [({}, 1.0 if ok else 0.0)])
+    return "\n".join(out) + "\n"
+
+
+def write_metrics(path: str, text: str) -> None:
+    """Atomically: the textfile collector must never read half a file."""
+    import os
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".metrics-", suffix=".prom")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
