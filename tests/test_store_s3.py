@@ -58,8 +58,6 @@ def test_open_store_gives_an_s3_store(s3_bucket: Bucket) -> None:
     st: Store = open_store(s3_bucket)
     assert isinstance(st, S3Store)
     assert st.description == f"s3://{s3_bucket.bucket}"
-    with pytest.raises(errors.ReconcilerError, match="provider gcs is not supported yet"):
-        open_store(replace(s3_bucket, provider=Provider.GCS))
 
 
 def test_list_paginates_and_delete_many_batches(store: S3Store) -> None:

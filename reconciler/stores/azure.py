@@ -30,6 +30,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO, TypeVar, cast
 
+import requests
 from azure.core import MatchConditions
 from azure.core.exceptions import (
     AzureError,
@@ -38,6 +39,8 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 from azure.storage.blob import BlobPrefix, BlobServiceClient, ContainerClient
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from ..errors import (
     BucketMissing,
@@ -123,6 +126,7 @@ class AzureStore:
         retry: RetryPolicy = DEFAULT_POLICY,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
+        max_pool_connections: int = 32,
         page_size: int = MAX_PAGE,
     ) -> None:
         self.container = bucket.bucket
@@ -137,6 +141,7 @@ class AzureStore:
         # every secret value, longest first, so a message can never carry one
         self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
         options: dict[str, Any] = {
+            "session": _session(max_pool_connections),
             # the one retry policy is ours
             "retry_total": 0,
             "retry_connect": 0,
@@ -475,6 +480,16 @@ class AzureStore:
         are not served — and Azure discards uncommitted blocks by itself after seven days. There is
         no request to list or discard them for a blob that was never committed."""
         return 0
+
+
+def _session(pool_size: int) -> requests.Session:
+    """The HTTP session of a store: a connection pool as large as the parallelism we use (the
+    SDK's default holds 10) and, as the SDK's own, no urllib3 retries of its own."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_maxsize=pool_size, max_retries=Retry(total=False, redirect=False, raise_on_status=False))
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def _lost_condition(e: HttpResponseError) -> bool:

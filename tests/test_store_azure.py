@@ -1,0 +1,483 @@
+"""AzureStore against a real Azurite process (no mocks): every method of the Store protocol, the
+error mapping, the retry policy, both credential forms — and ClickHouse (the session's chdb
+engine) really backing up into Azurite and restoring from it."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+
+from reconciler import clickhouse, errors, sql
+from reconciler.manifest import check_files, parse_manifest
+from reconciler.model import Bucket, Credentials, Provider
+from reconciler.stores import Store, open_store
+from reconciler.stores.azure import READ_CHUNK, AzureStore
+from reconciler.stores.retry import RetryPolicy
+from tests.fixtures_azure import azure_bucket_for, new_container
+from tests.servers import free_port
+from tests.servers_azure import ACCOUNT_KEY, AzuriteServer
+
+#: a retry policy that gives up quickly
+FAST = RetryPolicy(attempts=3, total=5.0, initial=0.01, max_wait=0.05, jitter=0.0)
+
+
+@pytest.fixture
+def store(azure_bucket: Bucket) -> AzureStore:
+    return AzureStore(azure_bucket, retry=FAST)
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch, store: AzureStore, method: str) -> list[tuple[Any, ...]]:
+    """The positional arguments of every ``ContainerClient.<method>`` call the store makes from now on."""
+    calls: list[tuple[Any, ...]] = []
+    real = getattr(store._client, method)
+
+    def record(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store._client, method, record)
+    return calls
+
+
+def put_many(store: AzureStore, keys: list[str]) -> None:
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda k: store.write(k, b"x"), keys))
+
+
+# ---------------------------------------------------------------------------------------------
+# the protocol
+# ---------------------------------------------------------------------------------------------
+
+
+def test_open_store_gives_an_azure_store(azure_bucket: Bucket) -> None:
+    st: Store = open_store(azure_bucket)
+    assert isinstance(st, AzureStore)
+    assert st.description == f"azure://{azure_bucket.bucket}"
+    assert repr(st) == f"AzureStore(azure://{azure_bucket.bucket})"
+
+
+def test_list_paginates_and_delete_many_batches(
+    azure_bucket: Bucket, azurite_server: AzuriteServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Azurite pages at 5000; a small page size (test only) shows paging without 5000 objects.
+    # 700 keys for delete_many (3 batches of at most 256), of which 600 exist (7 pages of 100)
+    store = AzureStore(azure_bucket, retry=FAST, page_size=100)
+    keys = [f"clickhouse/svc/daily/{i:05d}" for i in range(700)]
+    existing = [k for i, k in enumerate(keys) if i % 7]
+    assert len(existing) == 600 and existing[-1] == keys[-1]
+    put_many(store, existing)
+    store.write("clickhouse/other", b"yy")
+
+    lists = count_calls(monkeypatch, store, "list_blobs")
+    got = list(store.list("clickhouse/svc/"))
+    assert [o.key for o in got] == existing  # in key order, across pages
+    assert len(lists) == 6
+    assert all(o.size == 1 and o.etag and '"' not in o.etag for o in got)
+    assert got[0].last_modified.tzinfo is not None
+    sub = "clickhouse/svc/daily/0024"
+    assert [o.key for o in store.list(sub)] == [k for k in existing if k.startswith(sub)] != []
+    assert list(store.list("nothing/")) == []
+    assert [o.key for o in store.list("")][-1] == "clickhouse/svc/daily/00699"  # the whole container
+
+    deletes = count_calls(monkeypatch, store, "delete_blobs")
+    assert store.delete_many(iter(keys)) == 700  # a blob already gone counts as deleted, as on S3
+    assert [len(c) for c in deletes] == [256, 256, 188]
+    assert list(store.list("clickhouse/svc/")) == []
+    assert [o.key for o in store.list("clickhouse/")] == ["clickhouse/other"]
+    assert store.delete_many([]) == 0
+    assert store.delete_many(["clickhouse/other", "clickhouse/other"]) == 1  # duplicates once
+    assert list(store.list("clickhouse/")) == []
+
+
+def test_list_order_is_key_order(store: AzureStore) -> None:
+    names = ["p/b", "p/a.2/x", "p/a/x", "p/a-1", "p/A", "p/0", "p/a/y/z", "p/~", "p/_"]
+    for k in names:
+        store.write(k, b"")
+    assert [o.key for o in store.list("p/")] == sorted(names)
+
+
+def test_list_folders(store: AzureStore) -> None:
+    for key in ["p/a/x", "p/b/1/y", "p/b/2/z", "p/c.2/.backup", "p/top", "q/d/x"]:
+        store.write(key, b"")
+    assert store.list_folders("p/") == ["a", "b", "c.2"]
+    assert store.list_folders("p") == ["a", "b", "c.2"]  # the slash is added
+    assert store.list_folders("p/b/") == ["1", "2"]
+    assert store.list_folders("none/") == []
+    assert store.list_folders("") == ["p", "q"]
+
+
+def test_list_folders_paginates(azure_bucket: Bucket) -> None:
+    store = AzureStore(azure_bucket, retry=FAST, page_size=3)
+    for i in range(8):
+        store.write(f"s/{i:02d}/.backup", b"")
+        store.write(f"s/{i:02d}.x", b"")  # blobs beside the folders share the pages
+    assert store.list_folders("s/") == [f"{i:02d}" for i in range(8)]
+
+
+def test_read_write_round_trip(store: AzureStore) -> None:
+    assert store.read("clickhouse/missing.json") is None
+    etag = store.write("clickhouse/a.json", b'{"a": 1}')
+    assert etag and '"' not in etag
+    assert store.read("clickhouse/a.json") == (b'{"a": 1}', etag)
+    etag2 = store.write("clickhouse/a.json", b'{"a": 2}')  # overwrite
+    assert etag2 != etag
+    assert store.read("clickhouse/a.json") == (b'{"a": 2}', etag2)
+    [info] = store.list("clickhouse/a.json")
+    assert (info.etag, info.size) == (etag2, 8)
+    empty = store.write("clickhouse/empty", b"")
+    assert store.read("clickhouse/empty") == (b"", empty)
+
+
+def test_open_streams_and_missing(store: AzureStore) -> None:
+    data = os.urandom(2 * READ_CHUNK + 17)  # three ranged GETs
+    store.write("big", data)
+    with store.open("big") as f:
+        parts = []
+        while chunk := f.read(2048 * 100):
+            parts.append(chunk)
+    assert b"".join(parts) == data
+    store.write("empty", b"")
+    with store.open("empty") as f:
+        assert f.read() == b""
+    with pytest.raises(errors.ObjectMissing, match=r"azure://t-\w+/absent: the object does not exist"):
+        store.open("absent")
+
+
+def test_open_refuses_a_blob_replaced_midway(store: AzureStore) -> None:
+    store.write("big", os.urandom(READ_CHUNK + 10))
+    with store.open("big") as f:
+        assert len(f.read(10)) == 10  # the first range is read
+        store.write("big", b"other content")
+        with pytest.raises(errors.StoreError, match="changed while it was read"):
+            f.read()
+
+
+def test_create_only_once(store: AzureStore) -> None:
+    etag = store.create("clickhouse/.reconciler/lock", b"first")
+    with pytest.raises(errors.PreconditionFailed, match="already exists") as e:
+        store.create("clickhouse/.reconciler/lock", b"second")
+    assert f"azure://{store.container}/clickhouse/.reconciler/lock" in e.value.message
+    assert "BlobAlreadyExists" in e.value.message
+    assert store.read("clickhouse/.reconciler/lock") == (b"first", etag)
+
+
+def test_create_race_has_one_winner(store: AzureStore) -> None:
+    def attempt(i: int) -> bool:
+        try:
+            store.create("lock", str(i).encode())
+            return True
+        except errors.PreconditionFailed:
+            return False
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sum(pool.map(attempt, range(8))) == 1
+
+
+def test_replace_needs_the_current_etag(store: AzureStore) -> None:
+    etag = store.write("k", b"v1")
+    etag2 = store.replace("k", b"v2", etag)
+    assert store.read("k") == (b"v2", etag2)
+    with pytest.raises(errors.PreconditionFailed, match="changed"):
+        store.replace("k", b"v3", etag)  # stale
+    assert store.read("k") == (b"v2", etag2)
+    with pytest.raises(errors.PreconditionFailed, match="no longer exists"):
+        store.replace("gone", b"v", etag)
+    assert store.read("gone") is None
+
+
+def test_delete_with_and_without_etag(store: AzureStore) -> None:
+    etag = store.write("k", b"v1")
+    with pytest.raises(errors.PreconditionFailed, match="changed"):
+        store.delete("k", "0x8DD0000000000000")
+    assert store.read("k") is not None
+    store.delete("k", etag)
+    assert store.read("k") is None
+    store.delete("k")  # missing is not an error
+    store.delete("k", etag)  # nor with an etag
+    store.write("j", b"")
+    store.delete("j")
+    assert store.read("j") is None
+
+
+def test_abort_uploads_is_nothing_to_do(store: AzureStore, azurite_server: AzuriteServer) -> None:
+    # an upload cut short: blocks staged, never committed; not a blob, not listed
+    blob = azurite_server.client().get_blob_client(store.container, "svc/s/b1/data/0")
+    blob.stage_block("AAAA", b"p" * 10)
+    assert list(store.list("svc/")) == []
+    assert store.abort_uploads("svc/s/b1/") == 0
+
+
+def test_bucket_exists_and_missing_container(azure_bucket: Bucket) -> None:
+    assert AzureStore(azure_bucket, retry=FAST).bucket_exists()
+    missing = AzureStore(replace(azure_bucket, bucket="no-such-container"), retry=FAST)
+    assert missing.bucket_exists() is False
+    operations = [
+        lambda: list(missing.list("x/")),
+        lambda: missing.list_folders("x/"),
+        lambda: missing.read("x"),
+        lambda: missing.open("x"),
+        lambda: missing.write("x", b""),
+        lambda: missing.create("x", b""),
+        lambda: missing.replace("x", b"", "abc"),
+        lambda: missing.delete("x"),
+        lambda: missing.delete_many(["x", "y"]),
+    ]
+    for op in operations:
+        with pytest.raises(errors.BucketMissing, match="azure://no-such-container/.*ContainerNotFound"):
+            op()
+    assert missing.abort_uploads("x/") == 0  # no request at all
+
+
+# ---------------------------------------------------------------------------------------------
+# credentials
+# ---------------------------------------------------------------------------------------------
+
+
+def test_both_credential_forms(azure_bucket_any: Bucket) -> None:
+    st = AzureStore(azure_bucket_any, retry=FAST)
+    assert st.bucket_exists()
+    etag = st.create("clickhouse/x", b"v")
+    assert st.read("clickhouse/x") == (b"v", etag)
+    assert [o.key for o in st.list("clickhouse/")] == ["clickhouse/x"]
+    assert st.delete_many(["clickhouse/x"]) == 1
+
+
+def test_credentials_are_required(azure_bucket: Bucket) -> None:
+    with pytest.raises(errors.ReconcilerError, match="needs credentials: set connection_string, or account_name"):
+        AzureStore(replace(azure_bucket, credentials=Credentials()))
+    with pytest.raises(errors.ReconcilerError, match="needs credentials"):
+        AzureStore(replace(azure_bucket, credentials=Credentials(account_name="devstoreaccount1")))
+    with pytest.raises(errors.ReconcilerError, match="not valid base64") as e:
+        AzureStore(replace(azure_bucket, credentials=Credentials(account_name="a", account_key="not base64!!")))
+    assert "not base64!!" not in str(e.value)
+    broken = f"AccountName=a;AccountKey={ACCOUNT_KEY};garbage"
+    with pytest.raises(errors.ReconcilerError, match="connection string .* is not valid") as e:
+        AzureStore(replace(azure_bucket, credentials=Credentials(connection_string=broken)))
+    assert ACCOUNT_KEY not in str(e.value) and "garbage" not in str(e.value)
+
+
+def test_wrong_key_is_a_store_error_without_the_key(azure_bucket: Bucket) -> None:
+    wrong = "V3JvbmdLZXlXcm9uZ0tleVdyb25nS2V5V3JvbmdLZXk="
+    for creds in (
+        Credentials(account_name="devstoreaccount1", account_key=wrong),
+        Credentials(
+            connection_string=f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={wrong};"
+            f"BlobEndpoint={azure_bucket.endpoint};"
+        ),
+    ):
+        st = AzureStore(replace(azure_bucket, credentials=creds), retry=FAST)
+        with pytest.raises(errors.StoreError, match="AuthorizationFailure|AuthenticationFailed|403") as e:
+            st.read("k")
+        assert type(e.value) is errors.StoreError  # permanent: not retried
+        assert wrong not in str(e.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# errors and retries
+# ---------------------------------------------------------------------------------------------
+
+
+def closed_port_bucket(form: str) -> Bucket:
+    """A bucket on a loopback port that nothing listens on, with real-looking secrets."""
+    endpoint = f"http://127.0.0.1:{free_port()}/devstoreaccount1"
+    if form == "account_key":
+        creds = Credentials(account_name="devstoreaccount1", account_key=ACCOUNT_KEY)
+    else:
+        creds = Credentials(
+            connection_string=f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={ACCOUNT_KEY};"
+            f"BlobEndpoint={endpoint};"
+        )
+    return Bucket(name="primary", provider=Provider.AZURE, bucket="bkt", endpoint=endpoint, credentials=creds)
+
+
+@pytest.mark.parametrize("form", ["account_key", "connection_string"])
+def test_unreachable_server_is_retried_then_temporary(form: str) -> None:
+    sleeps: list[float] = []
+    policy = RetryPolicy(attempts=3, total=5.0, initial=0.01, max_wait=0.05, jitter=0.0, sleep=sleeps.append)
+    bucket = closed_port_bucket(form)
+    st = AzureStore(bucket, retry=policy)
+    with pytest.raises(errors.TemporaryError) as e:
+        st.write("clickhouse/key", b"data")
+    msg = e.value.message
+    assert msg.startswith("Azure PutBlob on azure://bkt/clickhouse/key failed 3 times: ServiceRequestError"), msg
+    assert len(sleeps) == 2
+    for secret in (ACCOUNT_KEY, bucket.credentials.connection_string or ACCOUNT_KEY):
+        assert secret not in msg and secret not in repr(st) and secret not in st.description
+        assert secret not in str(e.value)
+    with pytest.raises(errors.TemporaryError, match="Azure ListBlobs on azure://bkt/p/ failed 3 times"):
+        list(st.list("p/"))
+
+
+def test_retry_is_bounded_in_time() -> None:
+    policy = RetryPolicy(attempts=1000, total=0.6, initial=0.05, max_wait=0.1)
+    st = AzureStore(closed_port_bucket("account_key"), retry=policy)
+    t0 = time.monotonic()
+    with pytest.raises(errors.TemporaryError, match="Azure GetContainerProperties on azure://bkt/ failed"):
+        st.bucket_exists()
+    assert time.monotonic() - t0 < 3
+
+
+def http_error(code: str | None, status: int, message: str = "msg") -> HttpResponseError:
+    e = HttpResponseError(message=f"{message}\nRequestId:1\nTime:now\nErrorCode:{code}")
+    e.status_code = status
+    e.error_code = code  # type: ignore[attr-defined]  # set by azure-storage-blob on its errors
+    return e
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "kind"),
+    [
+        ("ServerBusy", 503, errors.TemporaryError),
+        ("OperationTimedOut", 500, errors.TemporaryError),
+        ("InternalError", 500, errors.TemporaryError),
+        (None, 429, errors.TemporaryError),
+        (None, 502, errors.TemporaryError),
+        ("ContainerNotFound", 404, errors.BucketMissing),
+        ("ConditionNotMet", 412, errors.PreconditionFailed),
+        ("BlobAlreadyExists", 409, errors.PreconditionFailed),
+        ("AuthorizationFailure", 403, errors.StoreError),
+        ("InvalidResourceName", 400, errors.StoreError),
+    ],
+)
+def test_error_mapping(code: str | None, status: int, kind: type[Exception], azure_bucket: Bucket) -> None:
+    st = AzureStore(azure_bucket_for_secrets(azure_bucket), retry=FAST)
+    e = st._translate(http_error(code, status, f"refused AccountKey={ACCOUNT_KEY}"), "Azure PutBlob on x")
+    assert type(e) is kind
+    assert ACCOUNT_KEY not in str(e)
+    if kind is errors.StoreError:
+        assert str(e) == f"Azure PutBlob on x: {code}: refused AccountKey=***"
+
+
+def azure_bucket_for_secrets(bucket: Bucket) -> Bucket:
+    return replace(bucket, credentials=Credentials(account_name="devstoreaccount1", account_key=ACCOUNT_KEY))
+
+
+def test_connection_errors_are_temporary_and_redacted(azure_bucket: Bucket) -> None:
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+    st = AzureStore(azure_bucket, retry=FAST)
+    sas = "https://a.blob.core.windows.net/c/k?sv=2024&sig=SECRETSIG%3D"
+    for err in (ServiceRequestError(f"refused {sas}"), ServiceResponseError(f"reset {ACCOUNT_KEY}")):
+        e = st._translate(err, "Azure GetBlob on x")
+        assert type(e) is errors.TemporaryError
+        assert "SECRETSIG" not in str(e) and ACCOUNT_KEY not in str(e)
+
+
+# ---------------------------------------------------------------------------------------------
+# an outage: the server stops and comes back on the same port, with its data
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def own_server() -> Iterator[AzuriteServer]:
+    server = AzuriteServer()
+    try:
+        server.start()  # a server that does not come up fails with the tail of its log
+        yield server
+    finally:
+        server.cleanup()
+
+
+def test_server_restart_on_the_same_port(own_server: AzuriteServer) -> None:
+    own_server.create_container("outage")
+    bucket = azure_bucket_for(own_server, "outage", "account_key")
+    st = AzureStore(bucket, retry=FAST)
+    etag = st.write("k", b"v")
+    port = own_server.port
+
+    own_server.stop()
+    assert not own_server.running
+    with pytest.raises(errors.TemporaryError, match="Azure GetBlob on azure://outage/k failed 3 times") as e:
+        st.read("k")
+    assert ACCOUNT_KEY not in str(e.value)
+
+    # an outage shorter than the retry budget is ridden out; Azurite keeps its data on disk
+    patient = AzureStore(bucket, retry=RetryPolicy(attempts=100, total=20.0, initial=0.1, max_wait=0.3, jitter=0.0))
+
+    def come_back() -> None:
+        time.sleep(0.5)
+        own_server.start()
+
+    t = threading.Thread(target=come_back)
+    t0 = time.monotonic()
+    t.start()
+    try:
+        assert patient.read("k") == (b"v", etag)  # answered by the server that came back
+    finally:
+        t.join()
+    assert time.monotonic() - t0 >= 0.5
+    assert own_server.port == port
+    assert st.write("k", b"again")  # the first store (and its connection pool) works again
+
+
+# ---------------------------------------------------------------------------------------------
+# ClickHouse writes into Azurite through AzureBlobStorage(...) and restores from it
+# ---------------------------------------------------------------------------------------------
+
+
+def test_clickhouse_backup_and_restore_through_azurite(azure_bucket_any: Bucket, ch: clickhouse.ClickHouse) -> None:
+    db = f"az_{uuid.uuid4().hex[:6]}"
+    ch.command(f"CREATE DATABASE {db}")
+    ch.command(f"CREATE TABLE {db}.orders (id UInt64, amount Float64, note String) ENGINE = MergeTree ORDER BY id")
+    ch.command(f"CREATE TABLE {db}.customers (id UInt32, name String) ENGINE = MergeTree ORDER BY id")
+    ch.command(f"INSERT INTO {db}.orders SELECT number, number / 7, toString(cityHash64(number)) FROM numbers(3000)")
+    ch.command(f"INSERT INTO {db}.customers SELECT number, concat('c', toString(number)) FROM numbers(100)")
+    key = f"clickhouse/analytics/daily/{uuid.uuid4().hex[:8]}"
+    destination = sql.destination_sql(azure_bucket_any, key)
+    restored = f"{db}_restored"
+    try:
+        rows = ch.query(f"BACKUP DATABASE {db} TO {destination}")
+        assert rows[0][1] == "BACKUP_CREATED"
+
+        store = AzureStore(azure_bucket_any, retry=FAST)
+        found = store.read(f"{key}/.backup")
+        assert found is not None
+        manifest = parse_manifest(found[0])
+        listed = {o.key[len(key) + 1 :]: o.size for o in store.list(f"{key}/")}
+        assert check_files(manifest, listed) == []
+        stored = {f.stored_name for f in manifest.files if f.stored_size}
+        assert stored and stored | {".backup"} == set(listed)  # every file, and nothing else
+
+        ch.command(f"RESTORE DATABASE {db} AS {restored} FROM {destination}")
+        for table in ("orders", "customers"):
+            a = ch.query(f"SELECT count(), sum(cityHash64(*)) FROM {db}.{table}")
+            b = ch.query(f"SELECT count(), sum(cityHash64(*)) FROM {restored}.{table}")
+            assert a == b and a[0][0] in (3000, 100)
+    finally:
+        ch.command(f"DROP DATABASE IF EXISTS {restored} SYNC")
+        ch.command(f"DROP DATABASE IF EXISTS {db} SYNC")
+
+
+def test_destination_sql_hides_the_secret(azure_bucket_any: Bucket) -> None:
+    hidden = sql.destination_sql(azure_bucket_any, "k", hide=True)
+    assert hidden.startswith("AzureBlobStorage(") and ACCOUNT_KEY not in hidden and "[HIDDEN]" in hidden
+
+
+def test_new_container_helper(azurite_server: AzuriteServer) -> None:
+    name = new_container(azurite_server)
+    bucket = azure_bucket_for(azurite_server, name)
+    assert bucket.provider == Provider.AZURE and bucket.endpoint == azurite_server.endpoint
+    assert AzureStore(bucket, retry=FAST).bucket_exists()
+
+
+def test_missing_azurite_fails_saying_how_to_fix_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    import tests.servers_azure as servers_azure
+
+    monkeypatch.setattr(servers_azure, "AZURITE_BLOB", tmp_path / "node_modules" / ".bin" / "azurite-blob")
+    why = servers_azure.azurite_missing()
+    assert why is not None and "run scripts/setup.sh" in why and "npm ci --prefix tests/azurite" in why
+    server = AzuriteServer()
+    try:
+        with pytest.raises(RuntimeError, match="run scripts/setup.sh"):
+            server.start()
+    finally:
+        server.cleanup()
