@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import builtins
 import email.parser
+import functools
 import http.client
 import io
 import json
@@ -156,7 +157,9 @@ class GCSStore:
     """A ``Store`` on one GCS bucket. Keys are full object names (the bucket prefix included).
 
     ``list_page_size`` sets how many objects one listing request asks for (GCS's default, 1000,
-    when None); ``read_chunk_size`` is the size of one ranged download of ``open``.
+    when None); ``read_chunk_size`` is the size of one ranged download of ``open``;
+    ``json_endpoint_override`` comes before the bucket's ``gcs_json_endpoint`` and
+    ``STORAGE_EMULATOR_HOST`` (tests, embedders). No request is made until the first call.
     """
 
     def __init__(
@@ -235,20 +238,24 @@ class GCSStore:
                 creds = service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
             except (ValueError, KeyError) as e:
                 raise StoreError(
-                    f"{self.description}: the service account file {path} is not a usable service account key: {self._redact(str(e))}"
+                    f"{self.description}: the service account file {path} is not a usable service account key: "
+                    f"{self._redact(str(e))}"
                 ) from None
             return creds, info.get("project_id")
         try:
             creds, project = google.auth.default(scopes=SCOPES)
         except auth_exceptions.DefaultCredentialsError as e:
             raise StoreError(
-                f"{self.description}: no Google credentials: set credentials.service_account_file, or Application Default Credentials "
-                f"(GOOGLE_APPLICATION_CREDENTIALS, gcloud auth application-default login): {self._redact(str(e))}"
+                f"{self.description}: no Google credentials: set credentials.service_account_file, or Application "
+                "Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud auth application-default login): "
+                f"{self._redact(str(e))}"
             ) from None
         return creds, project
 
     def _client(self) -> storage.Client:
         """The client, made on first use (reading credentials may need the network: it is a request)."""
+        if self._client_ is not None:
+            return self._client_
         with self._lock:
             if self._client_ is None:
                 creds, project = self._credentials()
@@ -382,7 +389,7 @@ class GCSStore:
         token: str | None = None
         while True:
             page = self._call(
-                "objects.list", prefix, lambda t=token: self._list_page(prefix, None, t, self.list_page_size)
+                "objects.list", prefix, functools.partial(self._list_page, prefix, None, token, self.list_page_size)
             )
             for b in page.blobs:
                 yield ObjectInfo(
@@ -399,7 +406,7 @@ class GCSStore:
         token: str | None = None
         while True:
             page = self._call(
-                "objects.list", prefix, lambda t=token: self._list_page(prefix, "/", t, self.list_page_size)
+                "objects.list", prefix, functools.partial(self._list_page, prefix, "/", token, self.list_page_size)
             )
             for p in page.prefixes:
                 name = p[len(prefix) :].rstrip("/")
