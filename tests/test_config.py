@@ -483,8 +483,8 @@ def test_cross_cloud_allowed_is_a_warning() -> None:
 def test_cross_region_warning() -> None:
     config = load(CLOUD.replace("    region: us-east-1\nschedules", "    region: eu-west-1\nschedules"))
     assert config.warnings == (
-        "schedule `daily`: service `analytics` is in us-east-1 and bucket `primary` in eu-west-1; "
-        "data transfer between regions is charged (cfg.yaml:16:13 at schedules.daily.bucket)",
+        "schedule `daily`: exports to eu-west-1 from us-east-1 incur data transfer charges (service `analytics`, "
+        "bucket `primary`); data transfer between regions is charged (cfg.yaml:16:13 at schedules.daily.bucket)",
     )
 
 

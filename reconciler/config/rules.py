@@ -399,8 +399,8 @@ def _check_clouds(c: _Checker, path: Path, schedule: dict[str, Any], service: st
     if service_region and bucket_region and service_region.lower() != bucket_region.lower():
         c.warn(
             where,
-            f"schedule `{path[-1]}`: service `{service}` is in {service_region} and bucket `{bucket}` in "
-            f"{bucket_region}; data transfer between regions is charged",
+            f"schedule `{path[-1]}`: exports to {bucket_region} from {service_region} incur data transfer charges "
+            f"(service `{service}`, bucket `{bucket}`); data transfer between regions is charged",
         )
 
 
