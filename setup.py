@@ -1,0 +1,13 @@
+"""The C extension only; all metadata is in pyproject.toml (setuptools reads both)."""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "reconciler._cityhash102",
+            sources=["reconciler/_cityhash/cityhash102.c"],
+            extra_compile_args=["-O3"],
+        )
+    ]
+)
