@@ -382,6 +382,10 @@ class Observed:
     schedules: Mapping[str, ScheduleInventory]
     restores: Mapping[str, RestoreRecord]
     digest: str  # sha256 of everything a plan depends on
+    #: per service with ``cloud.api``: what the ClickHouse Cloud API reports (reconciler.cloud.CloudState)
+    cloud: Mapping[str, Any] = field(default_factory=dict)
+    #: per drill service: scratch databases left by drills that did not finish
+    drill_leftovers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------

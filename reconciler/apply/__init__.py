@@ -18,6 +18,7 @@ from ..errors import ReconcilerError
 from ..model import Action, ActionType, Outcome, OutcomeStatus, Plan, iso
 from ..redact import redact
 from .context import ApplyContext, wall_clock
+from .configure import run_configure
 from .export import run_export
 from .lock import BucketLock, LeaseKeeper, force_unlock
 from .prune import run_prune
@@ -28,6 +29,7 @@ __all__ = ["wall_clock", "ApplyContext", "ApplyResult", "hold_locks", "execute",
 
 Executor = Callable[[ApplyContext, Action], Outcome]
 EXECUTORS: dict[ActionType, Executor] = {
+    ActionType.CONFIGURE: run_configure,
     ActionType.EXPORT: run_export,
     ActionType.VALIDATE: run_validate,
     ActionType.RESTORE: run_restore,

@@ -15,6 +15,10 @@ from .context import ApplyContext, operation_id
 
 
 def run_restore(ctx: ApplyContext, action: Action) -> Outcome:
+    if action.details.get("new_service"):
+        from .cloud_restore import run_cloud_restore
+
+        return run_cloud_restore(ctx, action)
     assert action.schedule and action.backup and action.bucket and action.service
     name = action.details["restore"]
     source_service = action.details["from_service"]

@@ -27,6 +27,7 @@ from ..model import (
 )
 from ..redact import redact
 from ..targets import select
+from .cloud import cloud_digest, observe_cloud
 from .inventory import Folder, classify, list_folders, read_lock, read_restore_record, read_sidecars
 
 __all__ = ["observe", "state_digest", "list_folders", "read_lock"]
@@ -82,8 +83,9 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
         if rec is not None:
             restores[name] = rec
 
-    partial = Observed(buckets, services, schedules, restores, digest="")
-    return Observed(buckets, services, schedules, restores, digest=state_digest(partial))
+    cloud = observe_cloud(config, conns, sel.services)
+    partial = Observed(buckets, services, schedules, restores, digest="", cloud=cloud)
+    return Observed(buckets, services, schedules, restores, digest=state_digest(partial), cloud=cloud)
 
 
 def _guard(fn: Any) -> Any:
@@ -166,5 +168,6 @@ def state_digest(observed: Observed) -> str:
             for n, inv in observed.schedules.items()
         },
         "restores": {n: [r.backup, r.spec_digest] for n, r in observed.restores.items()},
+        "cloud": cloud_digest(observed.cloud),
     }
     return "sha256:" + hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from ..model import ACTION_ORDER, Action, Config, Drift, DriftType, Observed, Plan
 from ..targets import select
+from .configure import decide_configure
 from .restores import decide_restore, spec_digest
 from .schedules import ScheduleDecision, decide_schedule
 
@@ -46,7 +47,9 @@ def build_plan(config: Config, observed: Observed, now: datetime, targets: Itera
             observed.services[schedule.service].reachable,
         )
 
-    actions: list[Action] = []
+    actions, cloud_drift, cloud_warnings = decide_configure(config, observed, sel)
+    drift += cloud_drift
+    warnings += cloud_warnings
     for dec in decisions.values():
         actions += dec.actions
         drift += dec.drift

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from .. import layout
 from ..model import Action, ActionType, Config, Observed, Restore, ScheduleInventory
+from .cloud_restore import decide_cloud_restore
 from .schedules import ScheduleDecision, chain_of, usable, validate_id
 
 
@@ -39,10 +40,7 @@ def decide_restore(
     """(action, warning). No action when done, or when it cannot be planned (the warning says)."""
     name = restore.name
     if restore.source.service is not None:
-        return None, (
-            f"restore {name}: restoring a ClickHouse Cloud backup into a new service needs the Cloud API "
-            "support, which this version does not have yet; nothing is planned for it"
-        )
+        return decide_cloud_restore(restore, config, observed)
     assert restore.source.schedule is not None and restore.target.service is not None
     sched = config.schedules[restore.source.schedule]
     inv: ScheduleInventory | None = observed.schedules.get(sched.name)
