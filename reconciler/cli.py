@@ -214,6 +214,11 @@ def apply(
     try:
         with hold_locks(ctx, sel.buckets, **lock_args) as locks:
             observed = observe(config, conns, wall_clock(), targets)
+            for service, dbs in observed.drill_leftovers.items():
+                from .apply.drill import drop_leftovers
+
+                dropped = drop_leftovers(conns.clickhouse(service), dbs)
+                console.info(f"dropped scratch databases of drills that did not finish on {service}: {', '.join(dropped)}")
             if saved is not None:
                 if observed.digest != saved.state_digest:
                     raise StalePlan(

@@ -285,14 +285,34 @@ class Validation:
     level: ValidationLevel
     at: datetime
     result: ValidationResult
-    detail: str = ""
+    detail: str = ""  # on failure: the first error, naming the file
+    files: int | None = None
+    bytes: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"level": self.level.value, "at": iso(self.at), "result": self.result.value, "detail": self.detail}
+        out: dict[str, Any] = {"level": self.level.value, "at": iso(self.at), "result": self.result.value}
+        if self.files is not None:
+            out["files"] = self.files
+        if self.bytes is not None:
+            out["bytes"] = self.bytes
+        out["detail"] = self.detail
+        return out
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Validation:
-        return cls(ValidationLevel(d["level"]), parse_iso(d["at"]), ValidationResult(d["result"]), d.get("detail", ""))
+        files, size = d.get("files"), d.get("bytes")
+        return cls(
+            ValidationLevel(d["level"]),
+            parse_iso(d["at"]),
+            ValidationResult(d["result"]),
+            str(d.get("detail", "")),
+            files if isinstance(files, int) else None,
+            size if isinstance(size, int) else None,
+        )
+
+
+#: stronger levels prove more: a drill restores, checksums read every byte, manifest lists
+LEVEL_STRENGTH = {ValidationLevel.MANIFEST: 1, ValidationLevel.CHECKSUMS: 2, ValidationLevel.DRILL: 3}
 
 
 @dataclass(frozen=True)
@@ -318,6 +338,23 @@ class ObservedBackup:
     def last_validation(self, level: ValidationLevel | None = None) -> Validation | None:
         vs = [v for v in self.validations if level is None or v.level == level]
         return max(vs, key=lambda v: v.at) if vs else None
+
+    def strongest_passed(self) -> Validation | None:
+        """The strongest level passed since the last failure (newest of that level)."""
+        ordered = sorted(self.validations, key=lambda v: v.at)
+        since_failure: list[Validation] = []
+        for v in ordered:
+            if v.result == ValidationResult.FAILED:
+                since_failure = []
+            else:
+                since_failure.append(v)
+        if not since_failure:
+            return None
+        return max(since_failure, key=lambda v: (LEVEL_STRENGTH[v.level], v.at))
+
+    def last_ok(self, level: ValidationLevel) -> datetime | None:
+        times = [v.at for v in self.validations if v.level == level and v.result == ValidationResult.OK]
+        return max(times) if times else None
 
     @property
     def broken(self) -> bool:

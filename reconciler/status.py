@@ -63,6 +63,7 @@ def status_report(config: Config, observed: Observed, now: datetime) -> dict[str
                         "size": b.total_size,
                         "files": b.num_files,
                         "validation": _validation(b),
+                        "strongest_passed": _strongest(b),
                         "error": b.error,
                     }
                     for b in inv.backups
@@ -78,6 +79,11 @@ def _validation(b: Any) -> dict[str, Any] | None:
     if last is None:
         return None
     return {"level": last.level.value, "result": last.result.value, "at": iso(last.at), "detail": last.detail}
+
+
+def _strongest(b: Any) -> dict[str, Any] | None:
+    v = b.strongest_passed()
+    return None if v is None else {"level": v.level.value, "at": iso(v.at)}
 
 
 def human_size(n: int) -> str:

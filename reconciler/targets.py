@@ -56,6 +56,8 @@ def select(config: Config, targets: Iterable[str] = ()) -> Selection:
         s = config.schedules[n]
         services.add(s.service)
         buckets.add(s.bucket)
+        if s.validate.drill:
+            services.add(s.validate.drill.service)
     for n in restores:
         r = config.restores[n]
         if r.source.schedule:

@@ -1,16 +1,22 @@
-"""``validate`` at the ``manifest`` level: the manifest parses, and every file it lists is in the
-bucket with its size — checked against one listing of the folder, not a request per file."""
+"""``validate``: prove a backup restorable, at the level the plan asks for.
+
+- ``manifest``: the manifest parses, and every file it lists is in the bucket with its size —
+  checked against one listing of the folder, not a request per file;
+- ``checksums``: the same, then every byte is read and ClickHouse's checksum recomputed;
+- ``drill``: restored into scratch databases, checked and counted (drill.py).
+Each result (level, time, files, bytes, outcome, first error) is recorded in the sidecar.
+"""
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 from .. import layout
 from ..manifest import ManifestError, check_files, parse_manifest
 from ..model import Action, Outcome, OutcomeStatus, Validation, ValidationLevel, ValidationResult
-from ..sidecar import Sidecar, SidecarState
 from ..stores import Store
+from .checksums import ChecksumProblem, load_backup, verify
 from .context import ApplyContext
+from .drill import run_drill
+from .sidecar_io import base_folder_of, record_validation
 
 
 def check_backup(store: Store, key: str) -> tuple[bool, str, int, int]:
@@ -30,33 +36,37 @@ def check_backup(store: Store, key: str) -> tuple[bool, str, int, int]:
     return True, f"{len(manifest.files)} files listed, all present with their sizes", len(stored), size
 
 
+def check_checksums(ctx: ApplyContext, action: Action, store: Store, key: str) -> tuple[bool, str, int, int]:
+    try:
+        backup = load_backup(store, key, lambda f: base_folder_of(store, f))
+    except ChecksumProblem as e:
+        return False, str(e), 0, 0
+
+    def progress(done: int, total: int) -> None:
+        pct = 100 * done // total if total else 100
+        ctx.console.action_progress(action, f"checksums {pct}% of {total} bytes")
+
+    problems, files, size = verify(store, backup, progress)
+    if problems:
+        return False, "; ".join(problems[:5]), files, size
+    return True, f"{files} files, {size} bytes: every checksum matches the manifest", files, size
+
+
 def run_validate(ctx: ApplyContext, action: Action) -> Outcome:
     assert action.schedule and action.backup and action.bucket and action.service
     level = ValidationLevel(action.details.get("level", "manifest"))
+    if level == ValidationLevel.DRILL:
+        return run_drill(ctx, action)
     bucket = ctx.config.buckets[action.bucket]
     store = ctx.conns.store(action.bucket)
     key = layout.backup_prefix(bucket, action.service, action.schedule, action.backup)
     started = ctx.clock()
-    if level != ValidationLevel.MANIFEST:
-        return Outcome(action.id, OutcomeStatus.FAILED, f"validation level {level.value} is not supported yet", started, ctx.clock())
-
-    ok, detail, files, size = check_backup(store, key)
+    if level == ValidationLevel.CHECKSUMS:
+        ok, detail, files, size = check_checksums(ctx, action, store, key)
+    else:
+        ok, detail, files, size = check_backup(store, key)
     finished = ctx.clock()
-    validation = Validation(level, finished, ValidationResult.OK if ok else ValidationResult.FAILED, detail)
-
-    got = store.read(key + layout.SIDECAR)
-    if got is not None:
-        try:
-            sc = Sidecar.decode(got[0])
-        except ValueError:
-            sc = None
-        if sc is not None:
-            updated = sc.with_validation(validation)
-            if ok and sc.state == SidecarState.IN_PROGRESS:
-                # the export's apply died after ClickHouse finished: complete the record now
-                updated = replace(updated, state=SidecarState.COMPLETE, num_files=files, total_size=size)
-            store.replace(key + layout.SIDECAR, updated.encode(), got[1])
-    facts = {"level": level.value, "result": validation.result.value, "files": files, "bytes": size}
-    status = OutcomeStatus.DONE if ok else OutcomeStatus.FAILED
-    return Outcome(action.id, status, detail, started, finished, facts)
-
+    result = ValidationResult.OK if ok else ValidationResult.FAILED
+    record_validation(store, key, Validation(level, finished, result, detail, files, size), files, size)
+    facts = {"level": level.value, "result": result.value, "files": files, "bytes": size}
+    return Outcome(action.id, OutcomeStatus.DONE if ok else OutcomeStatus.FAILED, detail, started, finished, facts)

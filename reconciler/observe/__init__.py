@@ -26,6 +26,7 @@ from ..model import (
     ServiceState,
 )
 from ..redact import redact
+from ..scratch import scratch_prefix
 from ..targets import select
 from .cloud import cloud_digest, observe_cloud
 from .inventory import Folder, classify, list_folders, read_lock, read_restore_record, read_sidecars
@@ -84,8 +85,32 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
             restores[name] = rec
 
     cloud = observe_cloud(config, conns, sel.services)
+    leftovers = _drill_leftovers(config, conns, services, sel.schedules)
     partial = Observed(buckets, services, schedules, restores, digest="", cloud=cloud)
-    return Observed(buckets, services, schedules, restores, digest=state_digest(partial), cloud=cloud)
+    return Observed(
+        buckets, services, schedules, restores, digest=state_digest(partial), cloud=cloud, drill_leftovers=leftovers
+    )
+
+
+def _drill_leftovers(
+    config: Config, conns: Connections, services: dict[str, ServiceState], schedules: Iterable[str]
+) -> dict[str, tuple[str, ...]]:
+    """Scratch databases of drills that did not finish, per drill service (one query each)."""
+    prefixes: dict[str, list[str]] = {}
+    for name in schedules:
+        drill = config.schedules[name].validate.drill
+        if drill and services.get(drill.service, ServiceState(drill.service, False)).reachable:
+            prefixes.setdefault(drill.service, []).append(scratch_prefix(config, name))
+    out: dict[str, tuple[str, ...]] = {}
+    for service, heads in prefixes.items():
+        try:
+            dbs = conns.clickhouse(service).databases()
+        except ReconcilerError:
+            continue
+        found = tuple(sorted(db for db in dbs if any(db.startswith(h) for h in heads)))
+        if found:
+            out[service] = found
+    return out
 
 
 def _guard(fn: Any) -> Any:

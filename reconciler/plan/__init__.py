@@ -45,11 +45,18 @@ def build_plan(config: Config, observed: Observed, now: datetime, targets: Itera
             inv,
             now,
             observed.services[schedule.service].reachable,
+            _reachable(observed, schedule.validate.drill.service) if schedule.validate.drill else True,
         )
 
     actions, cloud_drift, cloud_warnings = decide_configure(config, observed, sel)
     drift += cloud_drift
     warnings += cloud_warnings
+    for service, leftovers in sorted(observed.drill_leftovers.items()):
+        if leftovers:
+            warnings.append(
+                f"service {service} holds scratch databases of drills that did not finish ({', '.join(leftovers)}); "
+                "apply drops them"
+            )
     for dec in decisions.values():
         actions += dec.actions
         drift += dec.drift
@@ -72,3 +79,8 @@ def build_plan(config: Config, observed: Observed, now: datetime, targets: Itera
         warnings=tuple(warnings),
         targets=targets,
     )
+
+
+def _reachable(observed: Observed, service: str) -> bool:
+    state = observed.services.get(service)
+    return state is not None and state.reachable

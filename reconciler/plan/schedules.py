@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .. import layout
 from ..model import (
@@ -51,6 +51,7 @@ def decide_schedule(
     inventory: ScheduleInventory,
     now: datetime,
     service_reachable: bool,
+    drill_reachable: bool = True,
 ) -> ScheduleDecision:
     d = ScheduleDecision()
     latest = latest_slot(schedule, now)
@@ -71,12 +72,7 @@ def decide_schedule(
         )
 
     level = schedule.validate.after_export
-    if level == ValidationLevel.CHECKSUMS:
-        d.warnings.append(
-            f"schedule {schedule.name}: validate.after_export is checksums, which this version does not run yet; "
-            "backups are validated at the manifest level"
-        )
-        level = ValidationLevel.MANIFEST
+    checksums_due = _due(schedule.validate.checksums_every, managed_complete, ValidationLevel.CHECKSUMS, now)
 
     in_slot = [b for b in inventory.backups if b.slot == latest]
     if any(b.state == BackupState.COMPLETE and b.kind is not None for b in in_slot):
@@ -115,20 +111,74 @@ def decide_schedule(
             action = replace(action, details={**action.details, "chain": chain_of(inventory, base)})
         d.actions.append(action)
         d.export = action
-        if level is not None:
-            d.actions.append(
-                _validate_action(schedule, bucket, name, level, (action.id,), "validate the new backup after export")
-            )
+        if level is not None or checksums_due:
+            after = ValidationLevel.CHECKSUMS if checksums_due else level
+            assert after is not None
+            why = "validate the new backup after export"
+            if checksums_due and level != ValidationLevel.CHECKSUMS:
+                why += f" (checksums are due: checksums_every={duration(schedule.validate.checksums_every)})"  # type: ignore[arg-type]
+            d.actions.append(_validate_action(schedule, bucket, name, after, (action.id,), why))
 
     pruned = _decide_prunes(schedule, bucket, inventory, now, d)
+    _decide_validations(schedule, bucket, managed_complete, pruned, now, checksums_due, drill_reachable, d)
+    return d
+
+
+def _due(every: timedelta | None, backups: list[ObservedBackup], level: ValidationLevel, now: datetime) -> bool:
+    """A periodic level is due when no backup of the schedule passed it within ``every``."""
+    if every is None:
+        return False
+    times = [t for b in backups if (t := b.last_ok(level)) is not None]
+    return not times or now - max(times) >= every
+
+
+def _decide_validations(
+    schedule: Schedule,
+    bucket: Bucket,
+    complete: list[ObservedBackup],
+    pruned: set[str],
+    now: datetime,
+    checksums_due: bool,
+    drill_reachable: bool,
+    d: ScheduleDecision,
+) -> None:
+    """Validate what was never validated; run due checksums on the newest backup (when no export
+    does it); drill the newest backup when a drill is due (after its validation, if planned)."""
+    level = schedule.validate.after_export
+    planned = {a.backup: a for a in d.actions if a.type == ActionType.VALIDATE}
     if level is not None:
-        for b in managed_complete:
+        for b in complete:
             if b.validations or b.name in pruned:
                 continue
-            d.actions.append(
-                _validate_action(schedule, bucket, b.name, level, (), "complete but never validated")
-            )
-    return d
+            a = _validate_action(schedule, bucket, b.name, level, (), "complete but never validated")
+            d.actions.append(a)
+            planned[b.name] = a
+    kept = [b for b in complete if b.name not in pruned and usable(b)]
+    if checksums_due and d.export is None and kept:
+        newest = kept[-1]
+        why = f"checksums are due (checksums_every={duration(schedule.validate.checksums_every)})"  # type: ignore[arg-type]
+        a = _validate_action(schedule, bucket, newest.name, ValidationLevel.CHECKSUMS, (), why)
+        if newest.name in planned:
+            d.actions.remove(planned[newest.name])
+        d.actions.append(a)
+        planned[newest.name] = a
+    drill = schedule.validate.drill
+    if drill is None or not _due(drill.every, complete, ValidationLevel.DRILL, now):
+        return
+    target = d.export.backup if d.export is not None else (kept[-1].name if kept else None)
+    if target is None:
+        return
+    if not drill_reachable:
+        d.warnings.append(f"schedule {schedule.name}: a drill is due but service {drill.service} cannot be reached")
+        return
+    depends = (planned[target].id,) if target in planned else ((d.export.id,) if d.export is not None else ())
+    last = [t for b in complete if (t := b.last_ok(ValidationLevel.DRILL)) is not None]
+    since = f"the last passed {ago(max(last), now)}" if last else "none has passed yet"
+    a = _validate_action(
+        schedule, bucket, target, ValidationLevel.DRILL, depends,
+        f"a restore drill is due (drill.every={duration(drill.every)}, {since})",
+    )
+    d.actions.append(replace(a, id=a.id + "/drill", details={**a.details, "drill_service": drill.service}))
 
 
 def _validate_action(

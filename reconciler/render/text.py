@@ -114,7 +114,13 @@ def status_text(doc: dict[str, Any]) -> str:
         )
         for b in s["backups"]:
             v = b["validation"]
-            vtext = f"{v['level']} {v['result']}" if v else "not validated"
+            strongest = b.get("strongest_passed")
+            if v and v["result"] == "failed":
+                vtext = f"{v['level']} FAILED: {v['detail']}"
+            elif strongest:
+                vtext = f"{strongest['level']} ok ({strongest['at']})"
+            else:
+                vtext = "not validated"
             kind = b["kind"] or "-"
             if b.get("chain"):
                 kind += f" (chain of {len(b['chain']) + 1}, on {b['base']})"
