@@ -231,6 +231,9 @@ def apply(
                 the_plan = build_plan(config, observed, plan_now, targets)
                 sys.stdout.write(_render_plan(the_plan, Format.text))
             if not the_plan.actions:
+                from .apply import refresh
+
+                refresh(ctx, sel.schedules)  # warm the index of each schedule for later plans
                 print("Nothing to do.")
                 return
             if not auto_approve and saved is None:

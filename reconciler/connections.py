@@ -9,8 +9,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from . import clickhouse
+from . import clickhouse, cloud_api
 from .clickhouse import ClickHouse
+from .cloud_api import CloudApiClient, CloudApiFactory
 from .errors import ReconcilerError
 from .model import Bucket, Config, Service
 from .stores import Store, open_store
@@ -25,12 +26,15 @@ class Connections:
         config: Config,
         store_factory: StoreFactory = open_store,
         clickhouse_factory: ClickHouseFactory = clickhouse.connect,
+        cloud_api_factory: CloudApiFactory = cloud_api.connect,
     ) -> None:
         self.config = config
         self._store_factory = store_factory
         self._clickhouse_factory = clickhouse_factory
         self._stores: dict[str, Store] = {}
         self._services: dict[str, ClickHouse | ReconcilerError] = {}
+        self._cloud_api_factory = cloud_api_factory
+        self._cloud_apis: dict[str, CloudApiClient] = {}
         self._lock = threading.Lock()
 
     def store(self, bucket: str) -> Store:
@@ -52,3 +56,10 @@ class Connections:
         if isinstance(got, ReconcilerError):
             raise got
         return got
+
+    def cloud_api(self, service: str) -> CloudApiClient:
+        """The ClickHouse Cloud API client of a service with ``cloud.api`` (its key, its org)."""
+        with self._lock:
+            if service not in self._cloud_apis:
+                self._cloud_apis[service] = self._cloud_api_factory(self.config.services[service])
+            return self._cloud_apis[service]

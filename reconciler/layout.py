@@ -57,3 +57,8 @@ def lock_scope(bucket: Bucket) -> tuple[str, str, str, str]:
     """Applies exclude each other per bucket prefix: two config names for the same place share
     one lock."""
     return (bucket.provider.value, bucket.endpoint or "", bucket.bucket, bucket.prefix)
+
+
+def index_key(bucket: Bucket, service: str, schedule: str) -> str:
+    """The per-schedule index (reconciler/index.py)."""
+    return control_prefix(bucket) + f"index/{service}/{schedule}.json"

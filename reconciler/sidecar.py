@@ -84,7 +84,16 @@ class Sidecar:
         crash a plan: the caller reports it)."""
         try:
             d = json.loads(data)
-            if not isinstance(d, dict) or d.get("format_version") != SIDECAR_FORMAT_VERSION:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"malformed sidecar: {e.__class__.__name__}: {e}") from None
+        return cls.from_json(d)
+
+    @classmethod
+    def from_json(cls, d: Any) -> Sidecar:
+        try:
+            if not isinstance(d, dict):
+                raise ValueError("malformed sidecar: not a JSON object")
+            if d.get("format_version") != SIDECAR_FORMAT_VERSION:
                 raise ValueError(f"unknown sidecar format_version {d.get('format_version')!r}")
             op = d.get("operation") or {}
             sizes = d.get("sizes") or {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from .cloud import cloud_status
 from .model import BackupState, Config, Observed, iso
 from .plan.schedules import chain_of
 from .plan.words import ago, describe_schedule, duration
@@ -71,7 +72,7 @@ def status_report(config: Config, observed: Observed, now: datetime) -> dict[str
             }
         )
         schedules.append(entry)
-    return {"now": iso(now), "schedules": schedules}
+    return {"now": iso(now), "schedules": schedules, "cloud": cloud_status(config, observed.cloud)}
 
 
 def _validation(b: Any) -> dict[str, Any] | None:

@@ -52,6 +52,9 @@ def select(config: Config, targets: Iterable[str] = ()) -> Selection:
     services: set[str] = set()
     buckets: set[str] = set()
     observed = set(schedules)
+    # a ClickHouse Cloud service with `cloud.api` is managed by itself (its backup settings)
+    cloud = {n for n, s in config.services.items() if s.cloud and s.cloud.api}
+    services |= cloud if not targets else cloud & set(targets)
     for n in schedules:
         s = config.schedules[n]
         services.add(s.service)

@@ -20,12 +20,13 @@ from ..redact import redact
 from .context import ApplyContext, wall_clock
 from .configure import run_configure
 from .export import run_export
+from .index_update import refresh, touched_schedules
 from .lock import BucketLock, LeaseKeeper, force_unlock
 from .prune import run_prune
 from .restore import run_restore
 from .validate import run_validate
 
-__all__ = ["wall_clock", "ApplyContext", "ApplyResult", "hold_locks", "execute", "new_run_id", "force_unlock", "BucketLock"]
+__all__ = ["refresh", "wall_clock", "ApplyContext", "ApplyResult", "hold_locks", "execute", "new_run_id", "force_unlock", "BucketLock"]
 
 Executor = Callable[[ApplyContext, Action], Outcome]
 EXECUTORS: dict[ActionType, Executor] = {
@@ -96,6 +97,7 @@ def execute(plan: Plan, ctx: ApplyContext, parallelism: int = 4, locks: list[Buc
     started = ctx.clock()
     _write_run_records(ctx, locks, plan, started, None, [])
     outcomes = _run_actions(list(plan.actions), ctx, max(1, parallelism), lambda: any(lk.lost for lk in locks))
+    refresh(ctx, touched_schedules(plan))
     _write_run_records(ctx, locks, plan, started, ctx.clock(), outcomes)
     return ApplyResult(ctx.run_id, tuple(outcomes))
 

@@ -1,11 +1,123 @@
-"""Restore a ClickHouse Cloud backup into a new service through the Cloud API."""
+"""Restore a ClickHouse Cloud backup into a new service through the Cloud API.
+
+1. A service of the new name that exists already in the organization is adopted (an earlier
+   apply created it and died before recording it, or another apply is doing the same); else
+   ``POST /services`` with ``backupId`` and the source's provider, region and tier.
+2. Wait until ClickHouse Cloud reports it ``running`` (or ``idle``), polling every
+   ``WAIT.interval`` seconds for at most ``WAIT.timeout`` seconds.
+3. Record it like any restore, in ``<prefix>/.reconciler/restores/<name>.json`` of the bucket
+   the plan names (none: not recorded; the plan warned).
+
+The new service's password, which the API returns once, is never printed or stored: set one in
+the ClickHouse Cloud console (or through the API) to use the service.
+"""
 
 from __future__ import annotations
 
-from ..model import Action, Outcome, OutcomeStatus
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import layout, redact
+from ..cloud_api import CloudApiClient
+from ..errors import ReconcilerError
+from ..model import Action, Outcome, OutcomeStatus, iso
 from .context import ApplyContext
+
+READY_STATES = frozenset({"running", "idle"})
+FAILED_STATES = frozenset({"failed", "stopped", "stopping", "terminating", "terminated", "softdeleting", "softdeleted"})
+
+
+@dataclass
+class Wait:
+    """How the executor waits for the new service (tests make it short)."""
+
+    interval: float = 10.0
+    timeout: float = 30 * 60.0
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    monotonic: Callable[[], float] = field(default=time.monotonic, repr=False)
+
+
+WAIT = Wait()
 
 
 def run_cloud_restore(ctx: ApplyContext, action: Action) -> Outcome:
-    now = ctx.clock()
-    return Outcome(action.id, OutcomeStatus.FAILED, "restores into a new Cloud service are not supported yet", now, now)
+    started = ctx.clock()
+    d = action.details
+    name = str(d["restore"])
+    source = str(d["from_service"])
+    ns: dict[str, Any] = dict(d["new_service"])
+    if not action.backup:
+        raise ReconcilerError(f"restore {name}: the plan names no Cloud backup")
+    client = ctx.conns.cloud_api(source)
+
+    def failed(detail: str) -> Outcome:
+        return Outcome(action.id, OutcomeStatus.FAILED, detail, started, ctx.clock())
+
+    existing = next((s for s in client.list_services() if s.get("name") == ns["name"] and s.get("id")), None)
+    if existing is not None:
+        service_id = str(existing["id"])
+        how = "adopted the existing service"
+    else:
+        body: dict[str, Any] = dict(ns.get("extra") or {})
+        body.update({"name": ns["name"], "provider": ns.get("provider"), "region": ns.get("region")})
+        if ns.get("tier"):
+            body["tier"] = ns["tier"]
+        body["backupId"] = action.backup
+        created = client.create_service({k: v for k, v in body.items() if v is not None})
+        if created.password:
+            redact.register([created.password])
+        service_id = str(created.service["id"])
+        how = "created the service"
+
+    state = _wait_ready(ctx, action, client, service_id)
+    if state not in READY_STATES:
+        if state in FAILED_STATES:
+            return failed(f"{how} {ns['name']} ({service_id}) but ClickHouse Cloud reports it {state}")
+        return failed(
+            f"{how} {ns['name']} ({service_id}) but it is still {state or 'not ready'} after "
+            f"{WAIT.timeout:.0f}s; the next apply waits for it again (it is adopted, not created twice)"
+        )
+
+    finished = ctx.clock()
+    bucket_name = d.get("record_bucket")
+    recorded = ""
+    if bucket_name:
+        bucket = ctx.config.buckets[bucket_name]
+        record = {
+            "restore": name,
+            "backup": action.backup,
+            "from": {
+                "service": source,
+                "cloud_service_id": d.get("source_service_id"),
+                "cloud_backup_id": action.backup,
+                "backup_name": d.get("backup_name"),
+                "backup_started_at": d.get("backup_started_at"),
+            },
+            "to": {"new_service": ns["name"], "cloud_service_id": service_id},
+            "spec_digest": d.get("spec_digest", ""),
+            "done_at": iso(finished),
+            "run_id": ctx.run_id,
+        }
+        key = layout.restore_key(bucket, name)
+        ctx.conns.store(bucket_name).write(key, json.dumps(record, indent=2).encode())
+        recorded = f"; recorded in {bucket.url(key)}"
+    detail = (
+        f"{how} {ns['name']} ({service_id}) from Cloud backup {action.backup}; it is {state}{recorded}; "
+        "its password is not shown: set one in the ClickHouse Cloud console"
+    )
+    return Outcome(action.id, OutcomeStatus.DONE, detail, started, finished, {"cloud_service_id": service_id})
+
+
+def _wait_ready(ctx: ApplyContext, action: Action, client: CloudApiClient, service_id: str) -> str | None:
+    deadline = WAIT.monotonic() + WAIT.timeout
+    state: str | None = None
+    while True:
+        state = client.get_service(service_id).get("state")
+        state = str(state) if state else None
+        ctx.console.action_progress(action, state or "unknown")
+        if state in READY_STATES or state in FAILED_STATES or WAIT.monotonic() >= deadline:
+            return state
+        WAIT.sleep(min(WAIT.interval, max(0.0, deadline - WAIT.monotonic())))

@@ -16,7 +16,7 @@ from reconciler.config.build import build_config
 from reconciler.config.durations import parse_duration
 from reconciler.config.rules import check_rules
 from reconciler.config.schema import config_schema, validate_schema
-from reconciler.config.yaml_loader import load_document
+from reconciler.config.yaml_loader import load_document, printable
 from reconciler.errors import ConfigError, Location, ReconcilerError
 from reconciler.model import Config
 
@@ -27,14 +27,19 @@ def load_config(path: str, env: Mapping[str, str] | None = None) -> Config:
     """Read, check and build the config at ``path``; ``${VAR}`` from ``env`` (default os.environ).
 
     Raises ConfigError carrying every problem found, each with ``file:line:col at path``.
+    Messages quote what the file says; control and bidi characters in it are shown escaped, so
+    a config from a pull request cannot rewrite a terminal or a CI log through an error.
     """
-    doc = load_document(path, os.environ if env is None else env)
-    problems = validate_schema(doc)
-    findings = check_rules(doc)
-    problems += findings.problems
-    if problems:
-        raise ConfigError(_unique_sorted(problems))
-    return build_config(doc, findings.sorted_warnings())
+    try:
+        doc = load_document(path, os.environ if env is None else env)
+        problems = validate_schema(doc)
+        findings = check_rules(doc)
+        problems += findings.problems
+        if problems:
+            raise ConfigError(_unique_sorted(problems))
+    except ConfigError as e:
+        raise ConfigError([ReconcilerError(printable(p.message), p.where) for p in e.problems]) from None
+    return build_config(doc, tuple(printable(w) for w in findings.sorted_warnings()))
 
 
 def _unique_sorted(problems: list[ReconcilerError]) -> list[ReconcilerError]:

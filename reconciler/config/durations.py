@@ -18,6 +18,9 @@ _DURATION = re.compile(DURATION_PATTERN)
 
 EXAMPLES = "30s, 15m, 6h, 7d or 2w"
 
+#: the longest duration accepted: slot and retention arithmetic on dates stays in range with it
+MAX_DURATION = timedelta(days=36500)
+
 
 def duration_hint(text: str) -> str:
     """A clause naming the likely mistake in a malformed duration ('' when none stands out)."""
@@ -46,8 +49,9 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(
             f"`{text}` is not a duration: write an integer and one unit, like {EXAMPLES}{duration_hint(value)}"
         )
-    number, unit = int(value[:-1]), value[-1]
-    try:
-        return timedelta(seconds=number * UNITS[unit])
-    except OverflowError:
-        raise ValueError(f"`{text}` is too long a duration") from None
+    digits, unit = value[:-1].lstrip("0") or "0", value[-1]
+    # dates computed with a longer one would overflow (and int() refuses thousands of digits)
+    if len(digits) > 12 or int(digits) * UNITS[unit] > MAX_DURATION.total_seconds():
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        raise ValueError(f"`{shown}` is too long a duration; the longest is {MAX_DURATION.days}d (100 years)")
+    return timedelta(seconds=int(digits) * UNITS[unit])

@@ -12,16 +12,16 @@ import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from croniter import croniter
 
-from reconciler.config.durations import parse_duration
+from reconciler.config.durations import DURATION_PATTERN, parse_duration
 from reconciler.config.schema import LITERAL_SECRET_FIELDS
-from reconciler.config.yaml_loader import WHOLE_VAR, Document, Path
+from reconciler.config.yaml_loader import WHOLE_VAR, Document, Path, non_ascii_note, quoted
 from reconciler.errors import ReconcilerError
-from reconciler.model import STORE_CLOUD, CloudProvider, Provider
+from reconciler.model import STORE_CLOUD, UTC, CloudProvider, Provider
 
 CRON_ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 MIN_EVERY = timedelta(minutes=1)
@@ -29,6 +29,8 @@ MIN_EVERY = timedelta(minutes=1)
 PERIOD_HOURS = (6, 8, 12, 16, 20, 24, 36, 48)
 #: croniter's Jenkins-style `H` (hashed) and `R` (random) fields: slots must be deterministic
 _NONSTANDARD_CRON = re.compile(r"(?<![A-Za-z])[HhRr](?![A-Za-z])")
+#: a cron must have a tick before and after this time (croniter looks decades each way)
+_CRON_PROBE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -63,10 +65,11 @@ class _Checker:
             return None
         if name in section:
             return name
-        known = ", ".join(sorted(section)) or "none"
+        known = ", ".join(quoted(k) for k in sorted(section)) or "none"
         self.error(
             path,
-            f"{kind} `{name}` is not defined under `{kind}s:`; define it there or fix the name (defined: {known})",
+            f"{kind} `{quoted(name)}` is not defined under `{kind}s:`; define it there or fix the name "
+            f"(defined: {known}){non_ascii_note(name)}",
         )
         return None
 
@@ -184,8 +187,8 @@ def _check_chdb_paths(c: _Checker) -> None:
         elif data_path != first[1]:
             c.error(
                 ("services", name, "dsn"),
-                f"service `{name}` uses chdb data path `{data_path}` but service `{first[0]}` uses "
-                f"`{first[1]}`; one process runs one chdb engine, so give every chdb service the same path",
+                f"service `{name}` uses chdb data path `{quoted(data_path)}` but service `{first[0]}` uses "
+                f"`{quoted(first[1])}`; one process runs one chdb engine, so give every chdb service the same path",
             )
 
 
@@ -229,27 +232,28 @@ def bucket_name_problem(provider: str, name: str) -> str | None:
     kind = {"s3": "S3 bucket", "gcs": "GCS bucket", "azure": "Azure container"}.get(provider)
     if kind is None:
         return None
+    shown = quoted(name)
     if not 3 <= len(name) <= 63:
-        return f"`{name}` is not a valid {kind} name: it must be 3 to 63 characters long"
+        return f"`{shown}` is not a valid {kind} name: it must be 3 to 63 characters long"
     allowed = {
         "s3": ("a-z0-9.-", "lowercase letters, digits, dots and hyphens"),
         "gcs": ("a-z0-9._-", "lowercase letters, digits, dots, hyphens and underscores"),
         "azure": ("a-z0-9-", "lowercase letters, digits and hyphens"),
     }[provider]
     if not re.fullmatch(f"[{allowed[0]}]+", name):
-        return f"`{name}` is not a valid {kind} name: use only {allowed[1]}"
+        return f"`{shown}` is not a valid {kind} name: use only {allowed[1]}"
     if not (name[0].isalnum() and name[-1].isalnum()):
-        return f"`{name}` is not a valid {kind} name: it must start and end with a letter or digit"
+        return f"`{shown}` is not a valid {kind} name: it must start and end with a letter or digit"
     if provider == "s3" and ".." in name:
-        return f"`{name}` is not a valid S3 bucket name: it must not contain `..`"
+        return f"`{shown}` is not a valid S3 bucket name: it must not contain `..`"
     if provider == "azure" and "--" in name:
-        return f"`{name}` is not a valid Azure container name: it must not contain `--`"
+        return f"`{shown}` is not a valid Azure container name: it must not contain `--`"
     if provider == "s3":
         try:
             ipaddress.IPv4Address(name)
         except ValueError:
             return None
-        return f"`{name}` is not a valid S3 bucket name: it must not look like an IP address"
+        return f"`{shown}` is not a valid S3 bucket name: it must not look like an IP address"
     return None
 
 
@@ -298,18 +302,24 @@ def _check_bucket(c: _Checker, name: str) -> None:
 def cron_problem(expr: str) -> str | None:
     """Why ``expr`` is not a cron the reconciler plans with (5 fields or an @alias), or None."""
     text = expr.strip()
+    shown = quoted(text)
     example = 'write 5 fields (minute hour day-of-month month day-of-week), e.g. "0 3 * * *"'
     if text.startswith("@"):
         if text.lower() in CRON_ALIASES and croniter.is_valid(text):
             return None
-        return f"`{text}` is not a schedule the reconciler can plan; {example}, or use @hourly, @daily, @weekly, ..."
+        return f"`{shown}` is not a schedule the reconciler can plan; {example}, or use @hourly, @daily, @weekly, ..."
     fields = text.split()
     if len(fields) != 5:
         return f"the cron expression has {len(fields)} fields; {example}"
     if _NONSTANDARD_CRON.search(text):
-        return f"`{text}` uses H or R, which make slots unpredictable; {example}"
+        return f"`{shown}` uses H or R, which make slots unpredictable; {example}"
     if not croniter.is_valid(text):
-        return f"`{text}` is not a valid cron expression (a value out of range?); {example}"
+        return f"`{shown}` is not a valid cron expression (a value out of range?); {example}"
+    try:  # valid fields can still name no date at all (31 February): planning would fail on it
+        croniter(text, _CRON_PROBE).get_next(datetime)
+        croniter(text, _CRON_PROBE).get_prev(datetime)
+    except Exception:
+        return f"`{shown}` never fires: no date matches it (like 30 February); {example}"
     return None
 
 
@@ -325,8 +335,8 @@ def _check_schedule(c: _Checker, name: str) -> None:
     _check_timing(c, path, schedule)
     if "databases" in schedule and "tables" in schedule:
         c.error(path + ("tables",), f"schedule `{name}` lists both `databases` and `tables`; keep one of them")
-    for key in ("cleanup_after", "keep_within", "checksums_every", "drill_every"):
-        _check_positive(c, path, key)
+    for key in ("every", "cleanup_after", "keep_within", "checksums_every", "drill_every"):
+        _check_duration(c, path, key)
     validate = _map(schedule.get("validate"))
     drill = _map(validate.get("drill"))
     if "service" in drill:
@@ -338,6 +348,7 @@ def _check_schedule(c: _Checker, name: str) -> None:
 
 
 _DURATION_PATHS: dict[str, Path] = {
+    "every": ("every",),
     "cleanup_after": ("cleanup_after",),
     "keep_within": ("retention", "keep_within"),
     "checksums_every": ("validate", "checksums_every"),
@@ -345,11 +356,19 @@ _DURATION_PATHS: dict[str, Path] = {
 }
 
 
-def _check_positive(c: _Checker, path: Path, key: str) -> None:
-    """Zero is meaningless for these durations (except cleanup_after: prune failures at once)."""
+def _check_duration(c: _Checker, path: Path, key: str) -> None:
+    """A duration of the right form must also be in range: not too long to compute with, and
+    not zero (except cleanup_after: prune failures at once; `every` has its own minimum)."""
     rel = _DURATION_PATHS[key]
-    td = _duration(c.doc.get(path + rel))
-    if td is not None and td <= timedelta(0) and key != "cleanup_after":
+    value = c.doc.get(path + rel)
+    if isinstance(value, str) and re.match(DURATION_PATTERN, value.strip()):
+        try:
+            parse_duration(value)
+        except ValueError as e:
+            c.error(path + rel, str(e))
+            return
+    td = _duration(value)
+    if td is not None and td <= timedelta(0) and key not in ("cleanup_after", "every"):
         c.error(path + rel, f"`{rel[-1]}` must be longer than zero")
 
 
@@ -368,7 +387,7 @@ def _check_timing(c: _Checker, path: Path, schedule: dict[str, Any]) -> None:
             c.error(path + ("cron",), problem)
     every = _duration(schedule.get("every"))
     if every is not None and every < MIN_EVERY:
-        c.error(path + ("every",), f"`every: {schedule['every']}` is too short; the shortest is 1m")
+        c.error(path + ("every",), f"`every: {quoted(str(schedule['every']))}` is too short; the shortest is 1m")
 
 
 def _check_clouds(c: _Checker, path: Path, schedule: dict[str, Any], service: str, bucket: str) -> None:
@@ -462,7 +481,7 @@ def _check_renames(c: _Checker, to_path: Path, target: dict[str, Any], schedule:
         if source_db not in databases:
             c.error(
                 to_path + ("databases", source_db),
-                f"database `{source_db}` is not in the backups of schedule `{schedule}` "
+                f"database `{quoted(source_db)}` is not in the backups of schedule `{schedule}` "
                 f"(it backs up: {', '.join(databases)}); rename one of those",
                 at_key=True,
             )

@@ -20,7 +20,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError
 
 from reconciler.config.durations import DURATION_PATTERN, EXAMPLES, duration_hint
-from reconciler.config.yaml_loader import Document, Path, format_path
+from reconciler.config.yaml_loader import Document, Path, format_path, non_ascii_note, quoted
 from reconciler.errors import ReconcilerError
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -126,7 +126,10 @@ def _bad_name(error: ValidationError, doc: Document, path: Path) -> ReconcilerEr
     else:
         hint = f"must be {_TYPE_WORDS.get(str(error.validator_value), 'valid')}"
     where = f"under {format_path(path)}" if path else "at the top"
-    return ReconcilerError(f"name `{name}` {where} {hint}", doc.location(path + (name,), at_key=True))
+    shown = f"name `{quoted(name, 80)}`" if name else "an empty name"
+    if len(name) > 63 and error.validator == "pattern":
+        hint += f" (it has {len(name)})"
+    return ReconcilerError(f"{shown} {where} {hint}{non_ascii_note(name)}", doc.location(path + (name,), at_key=True))
 
 
 def _unknown_keys(error: ValidationError, doc: Document, path: Path) -> list[ReconcilerError]:
@@ -142,7 +145,7 @@ def _unknown_keys(error: ValidationError, doc: Document, path: Path) -> list[Rec
         guess = f" (did you mean `{close[0]}`?)" if close else ""
         out.append(
             ReconcilerError(
-                f"unknown key `{key}` {under}{guess}; allowed: {', '.join(allowed)}",
+                f"unknown key `{quoted(key)}` {under}{guess}; allowed: {', '.join(allowed)}",
                 doc.location(path + (key,), at_key=True),
             )
         )
@@ -176,7 +179,10 @@ def _value_message(error: ValidationError, doc: Document, path: Path) -> str:
         words = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in types)
         examples = schema.get("examples")
         like = f" like {examples[0]}" if examples and "string" in types else ""
-        return f"`{name}` must be {words}{like}{got}"
+        hint = ""
+        if isinstance(error.instance, bool) and "boolean" not in types and "string" in types:
+            hint = "; YAML reads unquoted yes, no, on, off, true and false as booleans, so quote it, like \"no\""
+        return f"`{name}` must be {words}{like}{got}{hint}"
     if kind == "const":
         return f"`{name}` must be {_show(expected)}{got}"
     if kind == "enum":
@@ -223,7 +229,7 @@ def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
-        return str(value)
+        return quoted(str(value))
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
@@ -232,7 +238,5 @@ def _show(value: Any) -> str:
     if not text:
         return "an empty string"
     if _LOOKS_TYPED.fullmatch(text):  # `version: "1"`: say it is a string, or "got 1" confuses
-        return f'the string "{text}"'
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"`{text}`"
+        return f'the string "{quoted(text)}"'
+    return f"`{quoted(text)}`"

@@ -12,7 +12,9 @@ errors.
 
 from __future__ import annotations
 
+import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -42,15 +44,57 @@ _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 WHOLE_VAR = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 
 
+#: a mapping key shown as is in a YAML path; any other is quoted (``services[".."]``)
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+#: characters that must not reach a terminal or a CI log as they are: control characters (an
+#: escape sequence can rewrite what was printed), zero-width and bidirectional controls (they
+#: hide or reorder text), and a stray byte-order mark
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
 def format_path(path: Path) -> str:
-    """``("schedules", "x", "databases", 0)`` -> ``schedules.x.databases[0]``."""
+    """``("schedules", "x", "databases", 0)`` -> ``schedules.x.databases[0]``.
+
+    A key that is not a plain name is quoted as JSON (``services["\\u0430nalytics"]``,
+    ``schedules[""]``), so that ``..``, an empty key or a look-alike letter is visible.
+    """
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not _PLAIN_KEY.fullmatch(part):
+            out += f"[{json.dumps(part)}]"
         else:
             out += f".{part}" if out else part
     return out
+
+
+def printable(text: str) -> str:
+    """``text`` with control, zero-width and bidi characters written as escapes (``\\x1b``)."""
+
+    def escape(m: re.Match[str]) -> str:
+        code = ord(m.group())
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return _UNPRINTABLE.sub(escape, text)
+
+
+def quoted(text: str, limit: int = 60) -> str:
+    """A user's text for a message: printable, and cut to ``limit`` characters."""
+    text = printable(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def non_ascii_note(text: str) -> str:
+    """``; it contains U+0430 CYRILLIC SMALL LETTER A (`а`), which is not ASCII`` for a name
+    with a letter that only looks like an ASCII one ('' for an ASCII name)."""
+    for ch in text:
+        if not ch.isascii():
+            name = unicodedata.name(ch, "")
+            what = f"U+{ord(ch):04X} {name}".rstrip()
+            shown = f" (`{ch}`)" if ch.isprintable() else ""
+            return f"; it contains {what}{shown}, which is not ASCII"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -144,13 +188,20 @@ _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _check_nesting(text: str, file: str) -> None:
-    """Refuse deep nesting before composing: the composer recurses once per level.
+    """Refuse deep nesting and too many values before composing: the composer recurses once
+    per level, and builds every node of a file at once.
 
     The parser keeps an explicit stack and yields events lazily, so this walk stops at the
     first level too deep without building anything.
     """
-    depth = 0
+    depth = nodes = 0
     for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, yaml.NodeEvent):  # scalars, aliases, starts of lists and mappings
+            nodes += 1  # stop before composing what could never be a config (seconds for a MiB)
+            if nodes > MAX_VALUES:
+                m = _mark_of(event.start_mark)
+                where = Location(file, m.line, m.column)
+                _fail(f"the file holds more than {MAX_VALUES} values; a config is never that big", where)
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
@@ -170,9 +221,7 @@ def compose(text: str, file: str) -> Node | None:
         # Only the problem and its place: str(exc) quotes the offending line, which may hold a secret.
         ym = exc.problem_mark or exc.context_mark
         m = _mark_of(ym) if ym is not None else Mark(1, 1)
-        problem = exc.problem or exc.context or "syntax error"
-        context = f" ({exc.context})" if exc.context and exc.problem else ""
-        _fail(f"the file is not valid YAML: {problem}{context}", Location(file, m.line, m.column))
+        _fail(f"the file is not valid YAML: {_syntax_problem(exc, text, m)}", Location(file, m.line, m.column))
     except yaml.reader.ReaderError as exc:
         before = text[: exc.position]
         line = before.count("\n") + 1
@@ -183,6 +232,25 @@ def compose(text: str, file: str) -> Node | None:
         )
     except yaml.YAMLError as exc:
         _fail(f"the file is not valid YAML: {exc.__class__.__name__}", file)
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, at: Mark) -> str:
+    """PyYAML's problem in words a config author can act on; where a construct began (an
+    unclosed quote or bracket) is named, since the problem is only noticed further on."""
+    problem = exc.problem or exc.context or "syntax error"
+    context = exc.context if exc.problem else None
+    since = _mark_of(exc.context_mark) if exc.context_mark is not None else None
+    lines = text.splitlines()
+    found = lines[at.line - 1][at.column - 1 : at.column] if 0 < at.line <= len(lines) else ""
+    if "tab character" in problem or (found == "\t" and "cannot start any token" in problem):
+        return "a tab character; YAML indents with spaces only, so replace the tabs with spaces"
+    if context == "expected a single document in the stream":
+        return "the file holds more than one YAML document (a second `---`); a config is one document"
+    if context and context.startswith("found duplicate anchor") and since is not None:
+        return f"an anchor is defined twice (first at line {since.line}, column {since.column}); rename one of them"
+    if context and since is not None and since != at:
+        return f"{problem} ({context} that starts at line {since.line}, column {since.column})"
+    return f"{problem} ({context})" if context else problem
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,9 +327,10 @@ class _Builder:
         try:
             return self._scalars.yaml_constructors[node.tag](self._scalars, node)
         except Exception:  # an explicit tag on text it cannot mean, e.g. `!!int abc`
-            self.problems.append(
-                ReconcilerError(f"the value is not a valid `{_short_tag(node.tag)}`", self.where(node, path))
-            )
+            message = f"the value is not a valid `{_short_tag(node.tag)}`"
+            if node.tag == _INT and len(node.value) > 1000:  # Python refuses to convert so many digits
+                message = f"the number has {len(node.value)} digits; no setting takes a number that large"
+            self.problems.append(ReconcilerError(message, self.where(node, path)))
             return None
 
     def _key(self, node: Node, path: Path) -> str | None:

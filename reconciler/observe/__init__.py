@@ -29,7 +29,8 @@ from ..redact import redact
 from ..scratch import scratch_prefix
 from ..targets import select
 from .cloud import cloud_digest, observe_cloud
-from .inventory import Folder, classify, list_folders, read_lock, read_restore_record, read_sidecars
+from .folders import read_schedule
+from .inventory import Folder, classify, list_folders, read_lock, read_restore_record
 
 __all__ = ["observe", "state_digest", "list_folders", "read_lock"]
 
@@ -45,11 +46,14 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
         s = config.schedules[name]
         if not buckets[s.bucket].reachable:
             return None
-        store = conns.store(s.bucket)
-        prefix = layout.schedule_prefix(config.buckets[s.bucket], s.service, name)
-        folders = list_folders(store, prefix)
-        read_sidecars(store, prefix, folders, (s.service, name))
-        return name, folders
+        bucket = config.buckets[s.bucket]
+        read = read_schedule(
+            conns.store(s.bucket),
+            layout.schedule_prefix(bucket, s.service, name),
+            layout.index_key(bucket, s.service, name),
+            (s.service, name),
+        )
+        return name, read.folders
 
     names = sorted(sel.observed_schedules)
     with ThreadPoolExecutor(max(1, min(SCHEDULE_PARALLELISM, len(names)))) as pool:

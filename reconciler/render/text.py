@@ -25,6 +25,8 @@ def action_title(a: Action) -> str:
         extra = f" ({kind}" + (f" on {a.details['base']}" if a.details.get("base") else "") + ")"
     elif a.type == ActionType.VALIDATE:
         extra = f" ({a.details.get('level', 'manifest')})"
+    elif a.type == ActionType.RESTORE and a.details.get("new_service"):
+        extra = f" (Cloud backup {a.backup} of {a.service} → new service {a.details['new_service'].get('name')})"
     elif a.type == ActionType.RESTORE:
         extra = f" ({a.backup} → service {a.service})"
     return f"{SYMBOL[a.type]} {a.type.value:<9} {what}{extra}"
@@ -131,6 +133,7 @@ def status_text(doc: dict[str, Any]) -> str:
         lines.append("")
     if not doc["schedules"]:
         lines.append("No schedules declared.")
+    lines += cloud_status_lines(doc.get("cloud") or [])
     for bucket, runs in (doc.get("runs") or {}).items():
         lines.append(f"Last runs in bucket {bucket}:" if runs else f"No runs recorded in bucket {bucket}.")
         for r in runs:
@@ -139,3 +142,35 @@ def status_text(doc: dict[str, Any]) -> str:
             lines.append(f"  {r['run_id']}  {r.get('status', '?'):<10} {counts}")
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def cloud_status_lines(cloud: list[dict[str, Any]]) -> list[str]:
+    """ClickHouse Cloud services: settings, and each backup with the declared bucket it is in."""
+    lines: list[str] = []
+    for c in cloud:
+        lines.append(f"ClickHouse Cloud service {c['service']} ({c['service_id']})")
+        if not c.get("reachable"):
+            lines += [f"  cannot read the Cloud API: {c.get('error')}", ""]
+            continue
+        f = c.get("facts") or {}
+        lines.append(f"  facts:    {f.get('provider')} {f.get('region')}, tier {f.get('tier')}, state {f.get('state')}")
+        s = c.get("backup_configuration") or {}
+        lines.append(
+            f"  backups:  every {s.get('backupPeriodInHours')}h, kept {s.get('backupRetentionPeriodInHours')}h"
+            + (f", at {s['backupStartTime']} UTC" if s.get("backupStartTime") else "")
+        )
+        b = c.get("backup_bucket")
+        where = (b.get("bucketPath") or b.get("containerName")) if b else None
+        declared = f" (bucket {c['backup_bucket_declared']})" if c.get("backup_bucket_declared") else ""
+        lines.append(f"  external: {b['bucketProvider'] + ' ' + str(where) + declared if b else 'none'}")
+        for x in c.get("backups") or []:
+            size = human_size(x["size"]) if x.get("size") is not None else "-"
+            place = f"in bucket {x['bucket']}" if x.get("bucket") else (
+                f"in {x['location']} (not a declared bucket)" if x.get("location") else "in ClickHouse Cloud storage"
+            )
+            lines.append(
+                f"    {x.get('started_at') or '-':<22} {x.get('status') or '-':<12} {x.get('type') or '-':<12} "
+                f"{size:>10}  {place}  {x['id']}"
+            )
+        lines.append("")
+    return lines

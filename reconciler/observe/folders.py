@@ -1,0 +1,93 @@
+"""Read one schedule's backup folders: one listing of the prefix and the index, then the
+sidecars the index does not hold at the ETag the listing shows."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from .. import layout
+from ..index import IndexEntry, ScheduleIndex
+from ..redact import redact
+from ..sidecar import Sidecar
+from ..stores import Store
+from .inventory import MAX_SMALL_OBJECT, READ_PARALLELISM, Folder, list_folders
+
+#: an index larger than this is not read (a schedule of 100,000 backups is about 100 MB)
+MAX_INDEX = 256 * 1024 * 1024
+
+
+@dataclass
+class ScheduleRead:
+    folders: dict[str, Folder]
+    index: ScheduleIndex | None  # as read (None: missing or unreadable)
+    index_problem: str | None
+    reread: set[str]  # folders whose sidecar was read from the bucket
+
+
+def _check(sc: Sidecar, expect: tuple[str, str], name: str) -> Sidecar:
+    if (sc.service, sc.schedule, sc.backup) != (*expect, name):
+        raise ValueError(f"sidecar names {sc.service}/{sc.schedule}/{sc.backup}, not the folder it is in")
+    return sc
+
+
+def _from_entry(f: Folder, entry: IndexEntry, expect: tuple[str, str]) -> None:
+    f.sidecar_problem = entry.sidecar_problem
+    if entry.sidecar is not None:
+        try:
+            f.sidecar = _check(Sidecar.from_json(entry.sidecar), expect, f.name)
+        except ValueError as e:
+            f.sidecar, f.sidecar_problem = None, redact(str(e))[:300]
+
+
+def entry_of(f: Folder) -> IndexEntry | None:
+    if f.sidecar_etag is None:
+        return None
+    return IndexEntry(f.sidecar_etag, f.sidecar.to_json() if f.sidecar else None, f.sidecar_problem)
+
+
+def _read_sidecar(store: Store, prefix: str, f: Folder, expect: tuple[str, str]) -> None:
+    if f.sidecar_size > MAX_SMALL_OBJECT:
+        f.sidecar_problem = f"sidecar is {f.sidecar_size} bytes, not a reconciler record"
+        return
+    got = store.read(prefix + f.name + "/" + layout.SIDECAR)
+    if got is None:  # deleted since the listing
+        f.sidecar_etag = None
+        return
+    data, f.sidecar_etag = got
+    try:
+        f.sidecar = _check(Sidecar.decode(data), expect, f.name)
+    except ValueError as e:
+        f.sidecar_problem = redact(str(e))[:300]
+
+
+def read_index(store: Store, key: str, expect: tuple[str, str]) -> tuple[ScheduleIndex | None, str | None]:
+    got = store.read(key)
+    if got is None:
+        return None, None
+    if len(got[0]) > MAX_INDEX:
+        return None, f"index is {len(got[0])} bytes"
+    try:
+        return ScheduleIndex.decode(got[0], *expect), None
+    except ValueError as e:
+        return None, redact(str(e))[:200]
+
+
+def read_schedule(store: Store, prefix: str, index_key: str, expect: tuple[str, str]) -> ScheduleRead:
+    folders = list_folders(store, prefix)
+    index, problem = read_index(store, index_key, expect)
+    todo: list[Folder] = []
+    for f in folders.values():
+        if f.sidecar_etag is None:
+            continue  # no sidecar: unmanaged
+        entry = index.entries.get(f.name) if index else None
+        if entry is not None and entry.sidecar_etag == f.sidecar_etag:
+            _from_entry(f, entry, expect)
+        else:
+            todo.append(f)
+    if len(todo) == 1:
+        _read_sidecar(store, prefix, todo[0], expect)
+    elif todo:
+        with ThreadPoolExecutor(min(READ_PARALLELISM, len(todo))) as pool:
+            list(pool.map(lambda f: _read_sidecar(store, prefix, f, expect), todo))
+    return ScheduleRead(dict(sorted(folders.items())), index, problem, {f.name for f in todo})
