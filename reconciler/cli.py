@@ -54,6 +54,7 @@ FileOpt = Annotated[Path, typer.Option("-f", "--file", help="The desired-state Y
 NowOpt = Annotated[Optional[str], typer.Option("--now", help="Plan as of this time (ISO 8601, UTC if no zone).")]
 TargetOpt = Annotated[Optional[list[str]], typer.Option("--target", help="Limit to these services, schedules or restores.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
+StatsOpt = Annotated[bool, typer.Option("--stats", help="Print the storage requests made, by kind, to stderr.")]
 MetricsOpt = Annotated[
     Optional[Path], typer.Option("--metrics-file", help="Write Prometheus text metrics here (textfile collector).")
 ]
@@ -131,6 +132,14 @@ def _render_plan(plan: Plan, fmt: Format) -> str:
     return plan_text(plan)
 
 
+def _stats(on: bool) -> None:
+    """Count this run's storage requests; printed at exit (also after an error)."""
+    from .stores.stats import STATS
+
+    STATS.reset()
+    _state["stats"] = on
+
+
 def _debug(debug: bool) -> None:
     if debug:
         _state["debug"] = True
@@ -162,9 +171,11 @@ def plan(
     detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode", help="Exit 2 when actions are pending.")] = False,
     target: TargetOpt = None,
     metrics_file: MetricsOpt = None,
+    stats: StatsOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Observe, diff, and print the plan."""
+    _stats(stats)
     _debug(debug)
     config = _load(file)
     p = _observe_and_plan(config, _now(now), target or [], metrics_file)
@@ -186,9 +197,11 @@ def apply(
     parallelism: Annotated[int, typer.Option("--parallelism", min=1, max=64, help="Actions run at once.")] = 4,
     target: TargetOpt = None,
     metrics_file: MetricsOpt = None,
+    stats: StatsOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Carry out a fresh plan, or exactly a saved one (refused when stale)."""
+    _stats(stats)
     from .apply import ApplyContext, execute, hold_locks, new_run_id, wall_clock
     from .config import parse_duration
     from .connections import Connections
@@ -283,9 +296,11 @@ def drift(
     format: Annotated[Format, typer.Option("--format", help="text, json or markdown.")] = Format.text,
     target: TargetOpt = None,
     metrics_file: MetricsOpt = None,
+    stats: StatsOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Observe and report drift only. Exit 0 none, 2 drift, 1 error."""
+    _stats(stats)
     from .render import drift_text, plan_markdown, to_json
 
     _debug(debug)
@@ -307,9 +322,11 @@ def status(
     format: Annotated[StatusFormat, typer.Option("--format", help="text or json.")] = StatusFormat.text,
     now: NowOpt = None,
     target: TargetOpt = None,
+    stats: StatsOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Inventory per schedule: backups, newest complete, age, validation, sizes."""
+    _stats(stats)
     from .connections import Connections
     from .observe import observe
     from .render import status_text, to_json
@@ -367,6 +384,17 @@ def schema(name: Annotated[SchemaName, typer.Argument(help="config or plan")] = 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app and turns every error into one line and exit code 1."""
+    _state["stats"] = False
+    try:
+        return _main(argv)
+    finally:
+        if _state.get("stats"):
+            from .stores.stats import STATS
+
+            print(STATS.line(), file=sys.stderr)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         rc = app(args=argv, standalone_mode=False, prog_name="reconciler")
         return rc if isinstance(rc, int) else 0

@@ -143,7 +143,7 @@ class BackupBucketInfo:
         return {k: v for k, v in out.items() if v is not None}
 
     def location(self) -> str:
-        return self.container if self.provider == "AZURE" else (self.path or "")
+        return (self.container if self.provider == "AZURE" else self.path) or ""
 
 
 @dataclass(frozen=True)
@@ -339,7 +339,8 @@ def uses_of(config: Config, service: str) -> list[str]:
     out += [f"schedule {n} (drill)" for n, s in config.schedules.items()
             if s.validate.drill and s.validate.drill.service == service]
     out += [f"restore {n}" for n, r in config.restores.items() if service in (r.source.service, r.target.service)]
-    mb = config.services[service].cloud.managed_backups if config.services[service].cloud else None
+    declared = config.services[service].cloud
+    mb = declared.managed_backups if declared else None
     if mb and mb.external_bucket:
         out.append("managed_backups.external_bucket")
     return out

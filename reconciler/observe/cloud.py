@@ -31,14 +31,17 @@ PARALLELISM = 4
 
 def observe_cloud(config: Config, conns: Connections, services: Iterable[str]) -> dict[str, Any]:
     """service name -> CloudState, for the selected services that declare ``cloud.api``."""
-    names = sorted(
-        n for n in services if n in config.services and config.services[n].cloud and config.services[n].cloud.api
-    )
+    names = sorted(n for n in services if n in config.services and _has_api(config, n))
     if not names:
         return {}
     with ThreadPoolExecutor(min(PARALLELISM, len(names)), thread_name_prefix="cloud-api") as pool:
         states = list(pool.map(lambda n: _observe_one(config, conns, n), names))
     return {s.service: s for s in states}
+
+
+def _has_api(config: Config, name: str) -> bool:
+    cloud = config.services[name].cloud
+    return cloud is not None and cloud.api is not None
 
 
 def _observe_one(config: Config, conns: Connections, name: str) -> CloudState:

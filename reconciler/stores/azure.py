@@ -53,6 +53,7 @@ from ..errors import (
 from ..model import Bucket
 from .base import ObjectInfo
 from .retry import DEFAULT_POLICY, RetryPolicy
+from .stats import STATS
 
 T = TypeVar("T")
 
@@ -225,6 +226,7 @@ class AzureStore:
         """``fn`` with SDK errors mapped (one attempt)."""
 
         def attempt() -> T:
+            STATS.request(what)
             try:
                 return fn()
             except AzureError as e:
@@ -324,6 +326,7 @@ class AzureStore:
                 if _code(e) == _BLOB_MISSING:
                     return None
                 raise
+            STATS.read(len(data))
             return data, _strip_etag(downloader.properties.etag)
 
         return self._call("GetBlob", key, get)

@@ -57,6 +57,7 @@ from ..errors import BucketMissing, ObjectMissing, PreconditionFailed, Reconcile
 from ..model import Bucket
 from .base import ObjectInfo
 from .retry import DEFAULT_POLICY, RetryPolicy
+from .stats import STATS
 
 T = TypeVar("T")
 
@@ -318,6 +319,7 @@ class GCSStore:
         """``fn`` with errors mapped (one attempt)."""
 
         def attempt() -> T:
+            STATS.request(what)
             try:
                 return fn()
             except Exception as e:
@@ -428,6 +430,7 @@ class GCSStore:
                 if self._missing_object(e, what):
                     return None
                 raise
+            STATS.read(len(data))
             return data, str(blob.generation)
 
         return self.retry.run(what, self._guarded(what, get))

@@ -32,6 +32,7 @@ from ..errors import BucketMissing, ObjectMissing, PreconditionFailed, StoreErro
 from ..model import Bucket
 from .base import ObjectInfo
 from .retry import DEFAULT_POLICY, RetryPolicy
+from .stats import STATS
 
 T = TypeVar("T")
 
@@ -157,6 +158,7 @@ class S3Store:
         """``fn`` with botocore errors mapped (one attempt)."""
 
         def attempt() -> T:
+            STATS.request(what)
             try:
                 return fn()
             except (ClientError, BotoCoreError) as e:
@@ -228,6 +230,7 @@ class S3Store:
                 raise
             with resp["Body"] as body:  # reading inside the attempt: a broken stream is retried
                 data = body.read()
+            STATS.read(len(data))
             return data, _strip_etag(resp["ETag"])
 
         return self._call("GetObject", key, get)
@@ -452,6 +455,7 @@ class _S3Reader(io.RawIOBase):
         n = len(data)
         view[:n] = data
         self._pos += n
+        STATS.read(n)
         return n
 
     def _close_body(self) -> None:
