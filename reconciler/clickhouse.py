@@ -7,6 +7,7 @@ track of what ClickHouse is doing.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -32,6 +33,10 @@ SUCCESS_STATUSES = {"BACKUP_CREATED", "RESTORED"}
 RUNNING_STATUSES = {"CREATING_BACKUP", "RESTORING"}
 
 _CODE = re.compile(r"Code:\s*(\d+)")
+
+# clickhouse-connect logs connection failures itself; the reconciler reports them as one line
+# (unreachable_service), so its logger stays quiet; --debug adds tracebacks, not library logs.
+logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,8 @@ class ClickHouse:
         timeout: float | None = None,
     ) -> Operation:
         """Poll ``system.backups`` until the operation reaches a final status."""
-        delay, started = 0.05, time.monotonic()
+        # short polls first (most statements of a small backup end within a second), then back off
+        delay, started = 0.01, time.monotonic()
         while True:
             op = self.operations([operation_id]).get(operation_id)
             if op is None:
@@ -132,7 +138,8 @@ class ClickHouse:
             if timeout is not None and time.monotonic() - started > timeout:
                 raise ClickHouseError(f"operation {operation_id} still {op.status} after {timeout:.0f}s")
             time.sleep(delay)
-            delay = min(delay * 1.5, 2.0)
+            if time.monotonic() - started > 1.0:
+                delay = min(delay * 1.5, 2.0)
 
     def table_rows(self, database: str) -> dict[str, int]:
         """Rows of each table of a database (``total_rows``; 0 for engines that do not know)."""
