@@ -202,7 +202,7 @@ def apply(
 ) -> None:
     """Carry out a fresh plan, or exactly a saved one (refused when stale)."""
     _stats(stats)
-    from .apply import ApplyContext, execute, hold_locks, new_run_id, wall_clock
+    from .apply import ApplyContext, check_references, execute, hold_locks, new_run_id, wall_clock
     from .config import parse_duration
     from .connections import Connections
     from .observe import observe
@@ -216,6 +216,8 @@ def apply(
     saved: Plan | None = _read_plan(plan_file) if plan_file else None
     if saved is not None and saved.config_digest != config.digest:
         _fail(StalePlan(f"the saved plan is stale: the config changed since it was made ({saved.config_digest} → {config.digest}); run plan again", where=str(plan_file)))
+    if saved is not None:
+        check_references(saved, config)
     targets = list(saved.targets) if saved is not None else (target or [])
     plan_now = saved.now if saved is not None and now is None else _now(now)
     console = console_for()

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .. import layout
-from ..errors import ReconcilerError
-from ..model import Action, ActionType, Outcome, OutcomeStatus, Plan, iso
+from ..errors import ReconcilerError, StalePlan
+from ..model import Action, ActionType, Config, Outcome, OutcomeStatus, Plan, iso
 from ..redact import redact
 from .context import ApplyContext, wall_clock
 from .configure import run_configure
@@ -26,7 +26,7 @@ from .prune import run_prune
 from .restore import run_restore
 from .validate import run_validate
 
-__all__ = ["refresh", "wall_clock", "ApplyContext", "ApplyResult", "hold_locks", "execute", "new_run_id", "force_unlock", "BucketLock"]
+__all__ = ["check_references", "refresh", "wall_clock", "ApplyContext", "ApplyResult", "hold_locks", "execute", "new_run_id", "force_unlock", "BucketLock"]
 
 Executor = Callable[[ApplyContext, Action], Outcome]
 EXECUTORS: dict[ActionType, Executor] = {
@@ -56,6 +56,22 @@ class ApplyResult:
 
     def counts(self) -> dict[str, int]:
         return {s.value: sum(1 for o in self.outcomes if o.status == s) for s in OutcomeStatus}
+
+
+def check_references(plan: Plan, config: Config) -> None:
+    """A saved plan may only name what the config declares (it is data from a file: it may have
+    been edited); refuse it whole before anything runs."""
+    for a in plan.actions:
+        for kind, name, known in (
+            ("service", a.service, config.services),
+            ("schedule", a.schedule, config.schedules),
+            ("bucket", a.bucket, config.buckets),
+        ):
+            if name is not None and name not in known:
+                raise StalePlan(f"the saved plan's action {a.id} names {kind} {name}, which the config does not declare")
+        restore = a.details.get("restore")
+        if a.type == ActionType.RESTORE and restore not in config.restores:
+            raise StalePlan(f"the saved plan's action {a.id} names restore {restore}, which the config does not declare")
 
 
 def new_run_id(now: datetime) -> str:
