@@ -20,7 +20,7 @@ from tests.servers import MotoServer  # noqa: E402
 from reconciler import clickhouse  # noqa: E402
 from reconciler.model import Service  # noqa: E402
 
-pytest_plugins = ["tests.fixtures_azure", "tests.fixtures_gcs"]
+pytest_plugins = ["tests.fixtures_azure", "tests.fixtures_gcs", "tests.fixtures_cloud"]
 
 # boto3 must never probe the instance metadata service, nor pick up a developer's AWS setup
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"

@@ -5,8 +5,8 @@
    ``POST /services`` with ``backupId`` and the source's provider, region and tier.
 2. Wait until ClickHouse Cloud reports it ``running`` (or ``idle``), polling every
    ``WAIT.interval`` seconds for at most ``WAIT.timeout`` seconds.
-3. Record it like any restore, in ``<prefix>/.reconciler/restores/<name>.json`` of the bucket
-   the plan names (none: not recorded; the plan warned).
+3. Record it like any restore, in ``<prefix>/.reconciler/restores/<name>.json`` of the source's
+   external bucket, else its first schedule's bucket (none: not recorded; the plan warned).
 
 The new service's password, which the API returns once, is never printed or stored: set one in
 the ClickHouse Cloud console (or through the API) to use the service.
@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import layout, redact
+from ..cloud import record_bucket
 from ..cloud_api import CloudApiClient
 from ..errors import ReconcilerError
 from ..model import Action, Outcome, OutcomeStatus, iso
+from ..plan.restores import spec_digest
 from .context import ApplyContext
 
 READY_STATES = frozenset({"running", "idle"})
@@ -44,14 +46,32 @@ WAIT = Wait()
 
 
 def run_cloud_restore(ctx: ApplyContext, action: Action) -> Outcome:
+    """Everything but the backup id is taken from the config and from the API now, not from the
+    plan (a saved plan is a file: it may have been edited); the backup must be a ``done`` backup
+    of the declared source service."""
     started = ctx.clock()
     d = action.details
     name = str(d["restore"])
-    source = str(d["from_service"])
-    ns: dict[str, Any] = dict(d["new_service"])
+    declared = ctx.config.restores[name]
+    source = declared.source.service
+    target = declared.target.new_service
+    cloud = ctx.config.services[source].cloud if source else None
+    if source is None or target is None or cloud is None or cloud.api is None:
+        raise ReconcilerError(f"restore {name} is not a restore of a Cloud service into a new service in the config")
     if not action.backup:
         raise ReconcilerError(f"restore {name}: the plan names no Cloud backup")
     client = ctx.conns.cloud_api(source)
+    backups = {str(b.get("id")): b for b in client.list_backups(cloud.api.service_id)}
+    if backups.get(action.backup, {}).get("status") != "done":
+        raise ReconcilerError(f"restore {name}: {action.backup} is not a done backup of service {source}")
+    facts = client.get_service(cloud.api.service_id)
+    ns: dict[str, Any] = {
+        "name": target.name,
+        "provider": facts.get("provider"),
+        "region": facts.get("region"),
+        "tier": facts.get("tier"),
+        "extra": dict(target.extra),
+    }
 
     def failed(detail: str) -> Outcome:
         return Outcome(action.id, OutcomeStatus.FAILED, detail, started, ctx.clock())
@@ -82,7 +102,7 @@ def run_cloud_restore(ctx: ApplyContext, action: Action) -> Outcome:
         )
 
     finished = ctx.clock()
-    bucket_name = d.get("record_bucket")
+    bucket_name = record_bucket(ctx.config, source)
     recorded = ""
     if bucket_name:
         bucket = ctx.config.buckets[bucket_name]
@@ -91,13 +111,13 @@ def run_cloud_restore(ctx: ApplyContext, action: Action) -> Outcome:
             "backup": action.backup,
             "from": {
                 "service": source,
-                "cloud_service_id": d.get("source_service_id"),
+                "cloud_service_id": cloud.api.service_id,
                 "cloud_backup_id": action.backup,
                 "backup_name": d.get("backup_name"),
                 "backup_started_at": d.get("backup_started_at"),
             },
             "to": {"new_service": ns["name"], "cloud_service_id": service_id},
-            "spec_digest": d.get("spec_digest", ""),
+            "spec_digest": spec_digest(declared),
             "done_at": iso(finished),
             "run_id": ctx.run_id,
         }

@@ -8,7 +8,7 @@ was made, so the non-secret fields are the ones that were reviewed.
 
 from __future__ import annotations
 
-from ..cloud import bucket_body, comparable, desired_settings
+from ..cloud import bucket_body, desired_settings, shown
 from ..errors import ReconcilerError
 from ..model import Action, Outcome, OutcomeStatus
 from ..plan.configure import BACKUP_BUCKET, BACKUP_CONFIGURATION
@@ -44,9 +44,8 @@ def run_configure(ctx: ApplyContext, action: Action) -> Outcome:
         body, missing = bucket_body(ctx.config.buckets[name], action.service, with_secrets=True)
         if missing:
             raise ReconcilerError(f"bucket {name} needs " + "; ".join(missing))
-        planned = action.details.get("after") or {}
-        if comparable(body).keys() != comparable(planned).keys():
-            raise ReconcilerError(f"bucket {name} changed since the plan was made; run plan again")
+        if shown(body) != action.details.get("after"):
+            raise ReconcilerError(f"bucket {name} differs from what the plan shows; run plan again")
         if method == "POST":
             client.create_backup_bucket(sid, body)
         else:

@@ -131,6 +131,12 @@ def _bucket(
             )
         return
     bucket = config.buckets[declared]
+    region = st.facts.region if st.facts else None
+    if bucket.region and region and bucket.region.lower() != region.lower():
+        warnings.append(
+            f"service {name}: ClickHouse Cloud's exports to {bucket.region} from {region} incur data transfer "
+            f"charges (external_bucket {declared})"
+        )
     body, missing = bucket_body(bucket, name, with_secrets=False)
     want = comparable(body)
     have = comparable(have_body) if have_body else None
