@@ -81,7 +81,7 @@ def parse_manifest(data: bytes) -> Manifest:
     except ET.ParseError as e:
         raise ManifestError(f"manifest is not valid XML: {e}") from None
     if root.tag != "config":
-        raise ManifestError(f"manifest root element is <{root.tag}>, expected <config>")
+        raise ManifestError(f"manifest root element is <{_shown(root.tag)}>, expected <config>")
     version = _int(root.findtext("version"), "version")
     contents = root.find("contents")
     files: list[ManifestFile] = []
@@ -96,8 +96,10 @@ def parse_manifest(data: bytes) -> Manifest:
             if use_base:  # no <base_size> means the whole file is in the base
                 text = el.findtext("base_size")
                 base_size = size if text is None else _int(text, f"base_size of {name}")
-            if base_size > size or size < 0:
-                raise ManifestError(f"manifest gives {name} base_size {base_size} > size {size}")
+            if size < 0 or base_size < 0:
+                raise ManifestError(f"manifest gives file {_shown(name)} a negative size")
+            if base_size > size:
+                raise ManifestError(f"manifest gives {_shown(name)} base_size {base_size} > size {size}")
             files.append(
                 ManifestFile(
                     name=name,
@@ -135,9 +137,9 @@ def check_files(manifest: Manifest, stored: Mapping[str, int], limit: int = 5) -
         seen.add(f.stored_name)
         actual = stored.get(f.stored_name)
         if actual is None:
-            problems.append(f"{f.stored_name} is missing")
+            problems.append(f"{_shown(f.stored_name)} is missing")
         elif actual != f.stored_size:
-            problems.append(f"{f.stored_name} is {actual} bytes, the manifest says {f.stored_size}")
+            problems.append(f"{_shown(f.stored_name)} is {actual} bytes, the manifest says {f.stored_size}")
     if len(problems) > limit:
         return problems[:limit] + [f"and {len(problems) - limit} more"]
     return problems
@@ -146,8 +148,15 @@ def check_files(manifest: Manifest, stored: Mapping[str, int], limit: int = 5) -
 def _int(text: str | None, what: str) -> int:
     try:
         return int(text or "")
-    except ValueError:
-        raise ManifestError(f"manifest {what} is not a number: {text!r}") from None
+    except ValueError:  # also thousands of digits, which int() refuses
+        raise ManifestError(f"manifest {_shown(what)} is not a number: {_shown(repr(text))}") from None
+
+
+def _shown(text: str, limit: int = 100) -> str:
+    """A name or value from the manifest for a one-line message: escaped, and cut to ``limit``."""
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _bool(text: str | None) -> bool:

@@ -81,46 +81,111 @@ class Sidecar:
     @classmethod
     def decode(cls, data: bytes) -> Sidecar:
         """Parse a sidecar; ``ValueError`` for anything malformed (a tampered object must not
-        crash a plan: the caller reports it)."""
+        crash a plan: the caller reports it). Names and ids must be short strings, lists must
+        be lists; free texts (errors, validation details) are kept with control characters
+        escaped, so that a tampered record cannot rewrite the terminal that shows it."""
         try:
             d = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"malformed sidecar: {e.__class__.__name__}: {e}") from None
+        except (ValueError, RecursionError) as e:  # not JSON, not UTF-8, nested too deep, huge numbers
+            raise ValueError(f"malformed sidecar: not JSON ({shown(str(e), 120)})") from None
         return cls.from_json(d)
 
     @classmethod
     def from_json(cls, d: Any) -> Sidecar:
+        """The sidecar of parsed JSON ``d`` (what ``to_json`` gave); ``ValueError`` as ``decode``."""
+        if not isinstance(d, dict):
+            raise ValueError(f"malformed sidecar: a JSON {type(d).__name__}, not an object")
+        version = d.get("format_version")
+        if version != SIDECAR_FORMAT_VERSION or isinstance(version, bool):
+            raise ValueError(
+                f"sidecar format_version {shown(json.dumps(version), 40)} is not one this reconciler reads "
+                f"({SIDECAR_FORMAT_VERSION})"
+            )
         try:
-            if not isinstance(d, dict):
-                raise ValueError("malformed sidecar: not a JSON object")
-            if d.get("format_version") != SIDECAR_FORMAT_VERSION:
-                raise ValueError(f"unknown sidecar format_version {d.get('format_version')!r}")
-            op = d.get("operation") or {}
-            sizes = d.get("sizes") or {}
-            timings = d.get("timings") or {}
-            return cls(
-                service=_str(d["service"]),
-                schedule=_str(d["schedule"]),
-                backup=_str(d["backup"]),
-                slot=parse_iso(_str(d["slot"])),
+            op = _map(d.get("operation"))
+            sizes = _map(d.get("sizes"))
+            timings = _map(d.get("timings"))
+            scope = _map(d.get("scope"))
+            sidecar = cls(
+                service=_name(d["service"]),
+                schedule=_name(d["schedule"]),
+                backup=_name(d["backup"]),
+                slot=parse_iso(_name(d["slot"])),
                 kind=_choice(d["kind"], ("full", "incremental")),
-                base=_opt_str(d.get("base")),
-                scope=Scope.from_json(d.get("scope") or {}),
-                location=_str(d.get("location", "")),
-                operation_id=_str(op.get("id", "")),
+                base=_opt_name(d.get("base")),
+                scope=Scope(_names(scope.get("databases")), _names(scope.get("tables"))),
+                location=_text(d.get("location", "")),
+                operation_id=_name(op.get("id", "")),
                 state=_choice(d["state"], SidecarState.ALL),
-                operation_status=_opt_str(op.get("status")),
-                error=_opt_str(op.get("error")),
+                operation_status=_opt_name(op.get("status")),
+                error=None if op.get("error") is None else _text(op.get("error")),
                 num_files=_opt_int(sizes.get("num_files")),
                 total_size=_opt_int(sizes.get("total_size")),
-                started_at=parse_iso(timings["started_at"]) if timings.get("started_at") else None,
-                finished_at=parse_iso(timings["finished_at"]) if timings.get("finished_at") else None,
-                run_id=_opt_str(d.get("run_id")),
-                validations=tuple(Validation.from_json(v) for v in d.get("validations") or ()),
-                chain=tuple(_str(x) for x in d.get("chain") or ()),
+                started_at=parse_iso(_name(timings["started_at"])) if timings.get("started_at") else None,
+                finished_at=parse_iso(_name(timings["finished_at"])) if timings.get("finished_at") else None,
+                run_id=_opt_name(d.get("run_id")),
+                validations=tuple(
+                    _clean_validation(Validation.from_json(_map(v))) for v in _list(d.get("validations"))
+                ),
+                chain=_names(d.get("chain")),
             )
-        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
-            raise ValueError(f"malformed sidecar: {e.__class__.__name__}: {e}") from None
+        except KeyError as e:
+            raise ValueError(f"malformed sidecar: the key {shown(str(e), 60)} is missing") from None
+        except (ValueError, TypeError, AttributeError, OverflowError, RecursionError) as e:
+            raise ValueError(f"malformed sidecar: {shown(str(e), 200)}") from None
+        return sidecar
+
+
+#: the longest name or id a sidecar may hold (ours are far shorter; a huge one is tampering)
+MAX_NAME = 256
+
+
+def shown(text: str, limit: int = 200) -> str:
+    """``text`` for a one-line message: control and invisible characters escaped, cut to ``limit``."""
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _clean_validation(v: Validation) -> Validation:
+    return replace(v, detail=shown(v.detail, 2000)) if not v.detail.isprintable() or len(v.detail) > 2000 else v
+
+
+def _map(v: Any) -> dict[str, Any]:
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise TypeError(f"expected an object, got {type(v).__name__}")
+    return v
+
+
+def _list(v: Any) -> list[Any]:
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise TypeError(f"expected a list, got {type(v).__name__}")
+    return v
+
+
+def _name(v: Any) -> str:
+    """A name or id: a string, short, one line."""
+    v = _str(v)
+    if len(v) > MAX_NAME or not v.isprintable():
+        raise ValueError(f"{shown(repr(v), 60)} is not a name (too long, or with control characters)")
+    return v
+
+
+def _opt_name(v: Any) -> str | None:
+    return None if v is None else _name(v)
+
+
+def _names(v: Any) -> tuple[str, ...]:
+    return tuple(_name(x) for x in _list(v))
+
+
+def _text(v: Any) -> str:
+    """A free text (an error message): kept, with control characters escaped."""
+    return shown(_str(v), 4000)
 
 
 def _str(v: Any) -> str:
@@ -142,6 +207,6 @@ def _opt_int(v: Any) -> int | None:
 
 
 def _choice(v: Any, allowed: tuple[str, ...]) -> str:
-    if v not in allowed:
-        raise ValueError(f"{v!r} is not one of {', '.join(allowed)}")
-    return str(v)
+    if not isinstance(v, str) or v not in allowed:
+        raise ValueError(f"{shown(repr(v), 60)} is not one of {', '.join(allowed)}")
+    return v

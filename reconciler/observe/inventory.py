@@ -7,12 +7,13 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from .. import layout
 from ..clickhouse import RUNNING_STATUSES, Operation
 from ..model import BackupState, LockInfo, ObservedBackup, RestoreRecord, parse_iso
 from ..redact import redact
-from ..sidecar import Sidecar, SidecarState
+from ..sidecar import MAX_NAME, Sidecar, SidecarState, shown
 from ..slots import parse_backup_name
 from ..stores import Store
 
@@ -78,9 +79,8 @@ def read_sidecars(store: Store, prefix: str, folders: Mapping[str, Folder], expe
             f.sidecar_problem = redact(str(e))[:300]
             return
         if (sc.service, sc.schedule, sc.backup) != (*expect, f.name):
-            f.sidecar_problem = (
-                f"sidecar names {sc.service}/{sc.schedule}/{sc.backup}, not the folder it is in"
-            )
+            named = shown(f"{sc.service}/{sc.schedule}/{sc.backup}", 200)
+            f.sidecar_problem = f"sidecar names {named}, not the folder it is in"
             return
         f.sidecar = sc
 
@@ -137,14 +137,29 @@ def classify(f: Folder, operation: Operation | None, lock: LockInfo | None, now:
     return ObservedBackup(state=BackupState.ABANDONED, error=why, **common, **facts)  # type: ignore[arg-type]
 
 
+#: what a tampered control object (lock, restore record, run record) can raise when parsed
+MALFORMED = (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError)
+
+
+def _field(d: Any, key: str) -> str:
+    """A short, printable string field of a control object (it is shown in messages)."""
+    value = d[key]
+    if not isinstance(value, str) or len(value) > MAX_NAME or not value.isprintable():
+        raise ValueError(f"{key} is not a short printable string")
+    return value
+
+
 def parse_lock(data: bytes, etag: str) -> LockInfo:
     d = json.loads(data)
+    pid = d["pid"]
+    if not isinstance(pid, int) or isinstance(pid, bool):
+        raise TypeError("pid is not an integer")
     return LockInfo(
-        lock_id=str(d["lock_id"]),
-        host=str(d["host"]),
-        pid=int(d["pid"]),
-        started_at=parse_iso(d["started_at"]),
-        lease_expires_at=parse_iso(d["lease_expires_at"]),
+        lock_id=_field(d, "lock_id"),
+        host=_field(d, "host"),
+        pid=pid,
+        started_at=parse_iso(_field(d, "started_at")),
+        lease_expires_at=parse_iso(_field(d, "lease_expires_at")),
         etag=etag,
     )
 
@@ -158,9 +173,11 @@ def read_lock(store: Store, key: str) -> LockInfo | None:
     data, etag = got
     try:
         return parse_lock(data[:MAX_SMALL_OBJECT], etag)
-    except (ValueError, KeyError, TypeError):
+    except MALFORMED:
         epoch = parse_iso("1970-01-01T00:00:00Z")
-        return LockInfo(lock_id="(unreadable lock object)", host="?", pid=0, started_at=epoch, lease_expires_at=epoch, etag=etag)
+        return LockInfo(
+            lock_id="(unreadable lock object)", host="?", pid=0, started_at=epoch, lease_expires_at=epoch, etag=etag
+        )
 
 
 def read_restore_record(store: Store, key: str) -> RestoreRecord | None:
@@ -170,35 +187,40 @@ def read_restore_record(store: Store, key: str) -> RestoreRecord | None:
     try:
         d = json.loads(got[0][:MAX_SMALL_OBJECT])
         return RestoreRecord(
-            restore=str(d["restore"]),
-            backup=str(d["backup"]),
-            spec_digest=str(d["spec_digest"]),
-            done_at=parse_iso(d["done_at"]),
-            run_id=str(d["run_id"]),
+            restore=_field(d, "restore"),
+            backup=_field(d, "backup"),
+            spec_digest=_field(d, "spec_digest"),
+            done_at=parse_iso(_field(d, "done_at")),
+            run_id=_field(d, "run_id"),
         )
-    except (ValueError, KeyError, TypeError):
+    except MALFORMED:
         return None  # a tampered record means "not done": the restore is planned again, visibly
 
 
 def read_runs(store: Store, prefix: str, limit: int = 5) -> list[dict[str, object]]:
     """The newest run records (run ids begin with their UTC start, so names sort by time)."""
     names = sorted((o.key for o in store.list(prefix) if o.key.endswith(".json")), reverse=True)[:limit]
-    out = []
+    out: list[dict[str, object]] = []
     for key in names:
         got = store.read(key)
         if got is None:
             continue
         try:
             d = json.loads(got[0][:MAX_SMALL_OBJECT])
+            summary = d.get("summary") or {}
+            if not isinstance(summary, dict) or not all(
+                isinstance(k, str) and k.isprintable() and type(v) is int for k, v in summary.items()
+            ):
+                raise ValueError("summary is not a mapping of counts")
             out.append(
                 {
-                    "run_id": str(d["run_id"]),
-                    "status": str(d.get("status")),
-                    "started_at": d.get("started_at"),
-                    "finished_at": d.get("finished_at"),
-                    "summary": d.get("summary") or {},
+                    "run_id": _field(d, "run_id"),
+                    "status": _field(d, "status"),
+                    "started_at": _field(d, "started_at") if d.get("started_at") is not None else None,
+                    "finished_at": _field(d, "finished_at") if d.get("finished_at") is not None else None,
+                    "summary": summary,
                 }
             )
-        except (ValueError, KeyError, TypeError):
-            out.append({"run_id": key.rsplit("/", 1)[-1][: -len(".json")], "status": "unreadable"})
+        except MALFORMED:
+            out.append({"run_id": shown(key.rsplit("/", 1)[-1][: -len(".json")], 100), "status": "unreadable"})
     return out
