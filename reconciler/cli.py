@@ -387,6 +387,7 @@ def schema(name: Annotated[SchemaName, typer.Argument(help="config or plan")] = 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app and turns every error into one line and exit code 1."""
     _state["stats"] = False
+    _state["debug"] = False
     try:
         return _main(argv)
     finally:
@@ -412,7 +413,7 @@ def _main(argv: list[str] | None) -> int:
         return 1
     except ReconcilerError as e:
         if _state["debug"]:
-            traceback.print_exc()
+            print(redact.redact(traceback.format_exc()), file=sys.stderr, end="")
         lines = e.lines() if isinstance(e, ConfigError) else [e.line()]
         for line in lines:
             print(redact.redact(line), file=sys.stderr)
@@ -422,7 +423,7 @@ def _main(argv: list[str] | None) -> int:
         return 130
     except Exception as e:  # a bug: still one line, the traceback with --debug
         if _state["debug"]:
-            traceback.print_exc()
+            print(redact.redact(traceback.format_exc()), file=sys.stderr, end="")
         print(redact.redact(f"error: internal error: {e.__class__.__name__}: {e} (run with --debug for the traceback)"), file=sys.stderr)
         return 1
 

@@ -334,6 +334,9 @@ class ObservedBackup:
     validations: tuple[Validation, ...] = ()
     has_manifest: bool = False
     sidecar_etag: str | None = None
+    #: unmanaged, yet it holds a sidecar this reconciler cannot read (tampered, or written by a
+    #: newer version): reported, never pruned, whatever prune_unmanaged says
+    foreign: bool = False
 
     def last_validation(self, level: ValidationLevel | None = None) -> Validation | None:
         vs = [v for v in self.validations if level is None or v.level == level]
@@ -423,6 +426,8 @@ class Observed:
     cloud: Mapping[str, Any] = field(default_factory=dict)
     #: per drill service: scratch databases left by drills that did not finish
     drill_leftovers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: per restore: why its record in the bucket cannot be read (it is then not run again)
+    restore_problems: Mapping[str, str] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,11 +24,21 @@ def register(secrets: Iterable[str | None]) -> None:
         _secrets.update(s for s in secrets if s and len(s) >= 4)
 
 
+_PLACEHOLDER = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+
+
+def _hide_password(m: re.Match[str]) -> str:
+    # `${VAR}` is how a config should write a password: showing it tells the user what to do
+    if _PLACEHOLDER.fullmatch(m.group("pw")):
+        return m.group(0)
+    return m.group("head") + HIDDEN + m.group("at")
+
+
 def redact(text: str) -> str:
     with _lock:
         secrets = sorted(_secrets, key=len, reverse=True)
     for s in secrets:
         if s in text:
             text = text.replace(s, HIDDEN)
-    text = _URL_PASSWORD.sub(lambda m: m.group("head") + HIDDEN + m.group("at"), text)
+    text = _URL_PASSWORD.sub(_hide_password, text)
     return _CONN_SECRET.sub(lambda m: m.group("head") + HIDDEN, text)

@@ -40,10 +40,7 @@ ENV = {
 
 #: files whose expected line is right but which the CLI still prints wrongly; strict, so the
 #: fix makes these tests fail until the entry is removed
-KNOWN_BUGS = {
-    "109-dsn-literal-password.yaml": "redact.py replaces the ${CH_PASSWORD} of the DSN example with [HIDDEN]",
-    "110-dsn-query-password.yaml": "redact.py replaces the ${CH_PASSWORD} of the DSN example with [HIDDEN]",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 @pytest.fixture(autouse=True)

@@ -195,7 +195,10 @@ def test_tampered_sidecars_are_reported_never_trusted(bench: Bench) -> None:
     )
     for name, (_, reason) in TAMPERED.items():
         assert reason in unmanaged[name], (name, unmanaged[name])
-        assert unmanaged[name].endswith("; it is reported, never deleted unless prune_unmanaged")
+        # a sidecar that cannot be read may be another (newer) reconciler's: never deleted, even
+        # with prune_unmanaged
+        assert unmanaged[name].endswith("; it is reported, never deleted")
+        assert "holds a sidecar this reconciler cannot read" in unmanaged[name]
     failed = drift_of(doc, "failed_backup")
     assert failed == {"20261114T030000Z": "20261114T030000Z failed: boom\\x1b]0;owned\\x07\\x1b[2J\\u202eevil"}
 
@@ -220,21 +223,22 @@ def test_tampered_sidecars_are_reported_never_trusted(bench: Bench) -> None:
     assert bench.listing() == before  # observing never writes
 
 
-def test_tampered_folders_are_deletable_only_with_prune_unmanaged(bench: Bench) -> None:
-    """Without prune_unmanaged nothing tampered is pruned (the test above); with it, plan and
-    apply remove the tampered folders and keep the good backup."""
+def test_folders_with_unreadable_sidecars_are_never_pruned(bench: Bench) -> None:
+    """With prune_unmanaged, folders without a sidecar are pruned; folders whose sidecar cannot be
+    read (tampered, or another, newer reconciler's) are kept and reported, and the good backup
+    stays."""
     tamper(bench)
     cfg = bench.config(prune_unmanaged=True)
     doc = plan_json(cfg)
     pruned = {a["backup"]: a["reason"] for a in doc["actions"] if a["type"] == "prune"}
-    assert set(pruned) == {"20261101T030000Z", "not-a-slot", "20261114T030000Z", *TAMPERED}
-    assert pruned["20261103T030000Z"] == "no reconciler sidecar, and the schedule sets prune_unmanaged: true"
-    assert LATEST not in pruned
+    assert set(pruned) == {"20261101T030000Z", "20261114T030000Z"}  # not-a-slot holds an unreadable sidecar
+    assert pruned["20261101T030000Z"] == "no reconciler sidecar, and the schedule sets prune_unmanaged: true"
+    assert LATEST not in pruned and not set(pruned) & set(TAMPERED)
 
     r = sane(run("apply", "-f", cfg, "--now", NOW, "--auto-approve"), 0)
     assert "Apply complete" in r.out and " 0 failed" in r.out, r.out
     left = {k[len(PREFIX) :].split("/")[0] for k in bench.listing() if k.startswith(PREFIX)}
-    assert left == {LATEST, "stray-object"}
+    assert left == {LATEST, "stray-object", "not-a-slot", *TAMPERED}
 
 
 # --------------------------------------------------------------------------------------------
@@ -410,11 +414,10 @@ def test_a_garbage_restore_record_does_not_crash_the_plan(bench: Bench) -> None:
     cfg = bench.config(restores=True)
     bench.put(RESTORE_KEY, b"[" * 200_000)
     doc = plan_json(cfg)
-    assert [a["id"] for a in doc["actions"]] == ["restore/again"]
+    assert doc["actions"] == []  # not run twice: the warning says how to run it again
     sane(run("drift", "-f", cfg, "--now", NOW), 0)
 
 
-@pytest.mark.xfail(strict=True, reason="observe drops an unreadable restore record silently (see the report)")
 def test_a_garbage_restore_record_is_reported(bench: Bench) -> None:
     bench.good_backup(LATEST)
     cfg = bench.config(restores=True)

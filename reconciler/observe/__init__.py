@@ -30,7 +30,7 @@ from ..scratch import scratch_prefix
 from ..targets import select
 from .cloud import cloud_digest, observe_cloud
 from .folders import read_schedule
-from .inventory import Folder, classify, list_folders, read_lock, read_restore_record
+from .inventory import Folder, classify, list_folders, parse_restore_record, read_lock
 
 __all__ = ["observe", "state_digest", "list_folders", "read_lock"]
 
@@ -77,6 +77,7 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
         schedules[name] = ScheduleInventory(name, prefix, tuple(backups))
 
     restores: dict[str, RestoreRecord] = {}
+    restore_problems: dict[str, str] = {}
     for name in sorted(sel.restores):
         r = config.restores[name]
         if not r.source.schedule:
@@ -84,15 +85,21 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
         bucket = config.schedules[r.source.schedule].bucket
         if not buckets[bucket].reachable:
             continue
-        rec = read_restore_record(conns.store(bucket), layout.restore_key(config.buckets[bucket], name))
-        if rec is not None:
-            restores[name] = rec
+        key = layout.restore_key(config.buckets[bucket], name)
+        got = conns.store(bucket).read(key)
+        if got is None:
+            continue
+        try:
+            restores[name] = parse_restore_record(got[0])
+        except ValueError as e:
+            restore_problems[name] = f"{config.buckets[bucket].url(key)} cannot be read ({e})"
 
     cloud = observe_cloud(config, conns, sel.services)
     leftovers = _drill_leftovers(config, conns, services, sel.schedules)
-    partial = Observed(buckets, services, schedules, restores, digest="", cloud=cloud)
+    partial = Observed(buckets, services, schedules, restores, digest="", cloud=cloud, restore_problems=restore_problems)
     return Observed(
-        buckets, services, schedules, restores, digest=state_digest(partial), cloud=cloud, drill_leftovers=leftovers
+        buckets, services, schedules, restores, digest=state_digest(partial), cloud=cloud, drill_leftovers=leftovers,
+        restore_problems=restore_problems,
     )
 
 
@@ -198,5 +205,6 @@ def state_digest(observed: Observed) -> str:
         },
         "restores": {n: [r.backup, r.spec_digest] for n, r in observed.restores.items()},
         "cloud": cloud_digest(observed.cloud),
+        "restore_problems": sorted(observed.restore_problems),
     }
     return "sha256:" + hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -109,7 +109,8 @@ def classify(f: Folder, operation: Operation | None, lock: LockInfo | None, now:
         sidecar_etag=f.sidecar_etag,
     )
     if sc is None:
-        return ObservedBackup(state=BackupState.UNMANAGED, error=f.sidecar_problem, **common)  # type: ignore[arg-type]
+        foreign = f.sidecar_etag is not None
+        return ObservedBackup(state=BackupState.UNMANAGED, error=f.sidecar_problem, foreign=foreign, **common)  # type: ignore[arg-type]
     facts = dict(
         kind=sc.kind,
         base=sc.base,
@@ -180,12 +181,10 @@ def read_lock(store: Store, key: str) -> LockInfo | None:
         )
 
 
-def read_restore_record(store: Store, key: str) -> RestoreRecord | None:
-    got = store.read(key)
-    if got is None:
-        return None
+def parse_restore_record(data: bytes) -> RestoreRecord:
+    """``ValueError`` for anything malformed."""
     try:
-        d = json.loads(got[0][:MAX_SMALL_OBJECT])
+        d = json.loads(data[:MAX_SMALL_OBJECT])
         return RestoreRecord(
             restore=_field(d, "restore"),
             backup=_field(d, "backup"),
@@ -193,8 +192,18 @@ def read_restore_record(store: Store, key: str) -> RestoreRecord | None:
             done_at=parse_iso(_field(d, "done_at")),
             run_id=_field(d, "run_id"),
         )
-    except MALFORMED:
-        return None  # a tampered record means "not done": the restore is planned again, visibly
+    except MALFORMED as e:
+        raise ValueError(f"{e.__class__.__name__}") from None
+
+
+def read_restore_record(store: Store, key: str) -> RestoreRecord | None:
+    got = store.read(key)
+    if got is None:
+        return None
+    try:
+        return parse_restore_record(got[0])
+    except ValueError:
+        return None
 
 
 def read_runs(store: Store, prefix: str, limit: int = 5) -> list[dict[str, object]]:

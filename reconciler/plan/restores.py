@@ -49,6 +49,12 @@ def decide_restore(
     if not observed.services[restore.target.service].reachable:
         return None, f"restore {name}: service {restore.target.service} cannot be reached"
 
+    problem = observed.restore_problems.get(name)
+    if problem:
+        return None, (
+            f"restore {name}: its record {problem}; it is not planned again, so as not to restore twice "
+            "(delete the record to run it again)"
+        )
     digest = spec_digest(restore)
     record = observed.restores.get(name)
     if record is not None and record.spec_digest == digest:

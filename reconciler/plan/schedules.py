@@ -255,8 +255,12 @@ def _drift_of_backups(schedule: Schedule, inventory: ScheduleInventory, d: Sched
             d.drift.append(
                 Drift(
                     DriftType.UNMANAGED_BACKUP,
-                    f"{b.name} has no reconciler sidecar{why}; it is reported, never deleted"
-                    + (" unless prune_unmanaged" if not schedule.prune_unmanaged else ""),
+                    (
+                        f"{b.name} holds a sidecar this reconciler cannot read{why}; it is reported, never deleted"
+                        if b.foreign
+                        else f"{b.name} has no reconciler sidecar{why}; it is reported, never deleted"
+                        + (" unless prune_unmanaged" if not schedule.prune_unmanaged else "")
+                    ),
                     **common,  # type: ignore[arg-type]
                 )
             )
@@ -298,7 +302,7 @@ def _decide_prunes(
             since = b.started_at or b.slot
             if since is not None and now - since >= schedule.cleanup_after:
                 reasons[b.name] = f"{b.state.value} attempt older than cleanup_after={duration(schedule.cleanup_after)}"
-        elif b.state == BackupState.UNMANAGED and schedule.prune_unmanaged:
+        elif b.state == BackupState.UNMANAGED and schedule.prune_unmanaged and not b.foreign:
             reasons[b.name] = "no reconciler sidecar, and the schedule sets prune_unmanaged: true"
     sizes = {b.name: b.total_size for b in inventory.backups}
     states = {b.name: b.state.value for b in inventory.backups}
