@@ -67,3 +67,15 @@ def keys(s3: Any, bucket: str, prefix: str = "") -> dict[str, int]:
 
 def read_json(s3: Any, bucket: str, key: str) -> Any:
     return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def small_source(monkeypatch: Any, s3_server: Any, chdb_dsn: str, ch: Any, name: str) -> str:
+    """Set the ${TEST_*} variables the configs use and create a small database to back up."""
+    monkeypatch.setenv("TEST_S3_KEY", s3_server.access_key)
+    monkeypatch.setenv("TEST_S3_SECRET", s3_server.secret_key)
+    monkeypatch.setenv("TEST_DSN", chdb_dsn)
+    db = unique(name)
+    ch.command(f"CREATE DATABASE {db}")
+    ch.command(f"CREATE TABLE {db}.t (id UInt64) ENGINE = MergeTree ORDER BY id")
+    ch.command(f"INSERT INTO {db}.t SELECT number FROM numbers(100)")
+    return db

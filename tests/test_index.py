@@ -11,7 +11,7 @@ import pytest
 
 from reconciler import clickhouse
 from reconciler.model import Bucket
-from tests.e2e import keys, read_json, run, s3_bucket_doc, unique, write_config
+from tests.e2e import keys, read_json, run, s3_bucket_doc, small_source, write_config
 
 NOW = "2026-11-25T06:00:00Z"
 
@@ -19,13 +19,7 @@ NOW = "2026-11-25T06:00:00Z"
 @pytest.fixture
 def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_server: Any, s3_bucket: Bucket, chdb_dsn: str,
         ch: clickhouse.ClickHouse) -> str:
-    monkeypatch.setenv("TEST_S3_KEY", s3_server.access_key)
-    monkeypatch.setenv("TEST_S3_SECRET", s3_server.secret_key)
-    monkeypatch.setenv("TEST_DSN", chdb_dsn)
-    db = unique("idx")
-    ch.command(f"CREATE DATABASE {db}")
-    ch.command(f"CREATE TABLE {db}.t (id UInt64) ENGINE = MergeTree ORDER BY id")
-    ch.command(f"INSERT INTO {db}.t SELECT number FROM numbers(100)")
+    db = small_source(monkeypatch, s3_server, chdb_dsn, ch, "idx")
     return str(write_config(tmp_path / "c.yaml", {
         "services": {"analytics": {"dsn": "${TEST_DSN}"}},
         "buckets": {"primary": s3_bucket_doc(s3_bucket)},

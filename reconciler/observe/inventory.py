@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,7 +10,6 @@ from typing import Any
 from .. import layout
 from ..clickhouse import RUNNING_STATUSES, Operation
 from ..model import BackupState, LockInfo, ObservedBackup, RestoreRecord, parse_iso
-from ..redact import redact
 from ..sidecar import MAX_NAME, Sidecar, SidecarState, shown
 from ..slots import parse_backup_name
 from ..stores import Store
@@ -57,39 +54,6 @@ def list_folders(store: Store, prefix: str, keep_files: bool = False) -> dict[st
         if keep_files:
             f.files[inner] = obj.size
     return folders
-
-
-def read_sidecars(store: Store, prefix: str, folders: Mapping[str, Folder], expect: tuple[str, str]) -> None:
-    """Read every folder's sidecar (in parallel) into ``folder.sidecar``; a malformed or
-    foreign one is noted in ``sidecar_problem`` and the folder counts as unmanaged."""
-    todo = [f for f in folders.values() if f.sidecar_etag is not None]
-
-    def read(f: Folder) -> None:
-        if f.sidecar_size > MAX_SMALL_OBJECT:
-            f.sidecar_problem = f"sidecar is {f.sidecar_size} bytes, not a reconciler record"
-            return
-        got = store.read(prefix + f.name + "/" + layout.SIDECAR)
-        if got is None:  # deleted since the listing
-            f.sidecar_etag = None
-            return
-        data, f.sidecar_etag = got
-        try:
-            sc = Sidecar.decode(data)
-        except ValueError as e:
-            f.sidecar_problem = redact(str(e))[:300]
-            return
-        if (sc.service, sc.schedule, sc.backup) != (*expect, f.name):
-            named = shown(f"{sc.service}/{sc.schedule}/{sc.backup}", 200)
-            f.sidecar_problem = f"sidecar names {named}, not the folder it is in"
-            return
-        f.sidecar = sc
-
-    if len(todo) <= 1:
-        for f in todo:
-            read(f)
-        return
-    with ThreadPoolExecutor(min(READ_PARALLELISM, len(todo))) as pool:
-        list(pool.map(read, todo))
 
 
 def classify(f: Folder, operation: Operation | None, lock: LockInfo | None, now: datetime) -> ObservedBackup:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..apply import ApplyResult
 from ..model import ACTION_ORDER, Action, ActionType, Drift, OutcomeStatus, Plan, iso
 from ..status import human_size
+
+if TYPE_CHECKING:
+    from ..apply import ApplyResult
 
 SYMBOL = {
     ActionType.CONFIGURE: "~",
