@@ -79,8 +79,13 @@ def main() -> None:
 
         import boto3
 
-        s3 = boto3.client("s3", endpoint_url=server.endpoint, aws_access_key_id=server.access_key,
-                          aws_secret_access_key=server.secret_key, region_name="us-east-1")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=server.endpoint,
+            aws_access_key_id=server.access_key,
+            aws_secret_access_key=server.secret_key,
+            region_name="us-east-1",
+        )
         records = []
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket="overhead", Prefix="p/.reconciler/runs/"):
             for o in page.get("Contents", []):
@@ -90,8 +95,10 @@ def main() -> None:
         for rec, total in zip(records[1:], applies, strict=True):
             (action,) = rec["actions"]
             ch_s = action["facts"]["clickhouse_seconds"]
-            a_s = (datetime.fromisoformat(action["finished_at"].replace("Z", "+00:00"))
-                   - datetime.fromisoformat(action["started_at"].replace("Z", "+00:00"))).total_seconds()
+            a_s = (
+                datetime.fromisoformat(action["finished_at"].replace("Z", "+00:00"))
+                - datetime.fromisoformat(action["started_at"].replace("Z", "+00:00"))
+            ).total_seconds()
             own.append(a_s - ch_s)
             whole.append(total - ch_s)
 
@@ -100,10 +107,15 @@ def main() -> None:
 
         print(f"machine: {os.cpu_count()} cores; ClickHouse: chdb (in-process); store: moto S3 server on loopback")
         print(f"exports: {len(own)}")
-        print(f"reconciler time per export (action wall - ClickHouse start..end): median {statistics.median(own) * 1000:.0f} ms, "
-              f"p90 {q(own, 0.9) * 1000:.0f} ms (target median <= 50 ms)")
-        print(f"whole apply minus ClickHouse (observe, plan, lock, records, index): median "
-              f"{statistics.median(whole) * 1000:.0f} ms, p90 {q(whole, 0.9) * 1000:.0f} ms")
+        print(
+            "reconciler time per export (action wall - ClickHouse start..end): "
+            f"median {statistics.median(own) * 1000:.0f} ms, "
+            f"p90 {q(own, 0.9) * 1000:.0f} ms (target median <= 50 ms)"
+        )
+        print(
+            f"whole apply minus ClickHouse (observe, plan, lock, records, index): median "
+            f"{statistics.median(whole) * 1000:.0f} ms, p90 {q(whole, 0.9) * 1000:.0f} ms"
+        )
     finally:
         server.stop()
 

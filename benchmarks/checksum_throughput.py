@@ -38,8 +38,14 @@ def main() -> None:
     server.start()
     try:
         server.create_bucket("bench")
-        bucket = Bucket("b", Provider.S3, "bench", endpoint=server.endpoint, region="us-east-1",
-                        credentials=Credentials(access_key_id=server.access_key, secret_access_key=server.secret_key))
+        bucket = Bucket(
+            "b",
+            Provider.S3,
+            "bench",
+            endpoint=server.endpoint,
+            region="us-east-1",
+            credentials=Credentials(access_key_id=server.access_key, secret_access_key=server.secret_key),
+        )
         store = open_store(bucket)
         size = args.mib * (1 << 20) // args.files
         files = []

@@ -63,7 +63,9 @@ def child(backups: int, schedules: int) -> None:
             objects[folder + "reconciler.json"] = sc
             entries[name] = IndexEntry(hashlib.md5(sc).hexdigest(), json.loads(sc))
         if per:
-            objects[f"bench/.reconciler/index/analytics/{sched}.json"] = ScheduleIndex("analytics", sched, entries).encode()
+            objects[f"bench/.reconciler/index/analytics/{sched}.json"] = ScheduleIndex(
+                "analytics", sched, entries
+            ).encode()
     keys = sorted(objects)
     when = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -83,7 +85,9 @@ def child(backups: int, schedules: int) -> None:
                 i += 1
 
         def list_folders(self, prefix: str) -> list[str]:
-            return sorted({o.key[len(prefix):].split("/")[0] for o in self.list(prefix) if "/" in o.key[len(prefix):]})
+            return sorted(
+                {o.key[len(prefix) :].split("/")[0] for o in self.list(prefix) if "/" in o.key[len(prefix) :]}
+            )
 
         def read(self, key: str) -> tuple[bytes, str] | None:
             data = objects.get(key)
@@ -117,8 +121,14 @@ def child(backups: int, schedules: int) -> None:
 
 def measure(backups: int, schedules: int) -> dict[str, int]:
     env = {**os.environ, "BENCH_CFG": f"/tmp/plan_rss_{os.getpid()}_{backups}.yaml", "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, __file__, "--child", str(backups), str(schedules)], env=env, cwd=ROOT,
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(backups), str(schedules)],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -135,9 +145,14 @@ def main() -> None:
     grow_empty = (empty["peak_kib"] - empty["before_kib"]) / 1024
     grow_full = (full["peak_kib"] - full["before_kib"]) / 1024
     print(f"machine: {os.cpu_count()} cores; store: in-memory through the store seam; service: unreachable (no chdb)")
-    print(f"plan of an empty bucket: peak RSS {empty['peak_kib'] / 1024:.0f} MiB, +{grow_empty:.0f} MiB during the plan")
-    print(f"plan of {full['backups']} backups over {args.schedules} schedules: peak RSS {full['peak_kib'] / 1024:.0f} MiB, "
-          f"+{grow_full:.0f} MiB during the plan")
+    print(
+        f"plan of an empty bucket: peak RSS {empty['peak_kib'] / 1024:.0f} MiB, +{grow_empty:.0f} MiB during the plan"
+    )
+    print(
+        f"plan of {full['backups']} backups over {args.schedules} schedules: "
+        f"peak RSS {full['peak_kib'] / 1024:.0f} MiB, "
+        f"+{grow_full:.0f} MiB during the plan"
+    )
     print(f"growth over the empty plan: {grow_full - grow_empty:.0f} MiB (target <= 200)")
 
 

@@ -34,7 +34,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from reconciler import layout  # noqa: E402
 from reconciler.config import load_config  # noqa: E402
 from reconciler.connections import Connections  # noqa: E402
 from reconciler.index import IndexEntry, ScheduleIndex  # noqa: E402
@@ -46,17 +45,31 @@ from reconciler.stores.stats import STATS  # noqa: E402
 from tests.servers import MotoServer, free_port  # noqa: E402
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
-MANIFEST = b"<config><version>1</version><contents><file><name>data/x.bin</name><size>3</size><checksum>0</checksum></file></contents></config>"
+MANIFEST = (
+    b"<config><version>1</version><contents>"
+    b"<file><name>data/x.bin</name><size>3</size><checksum>0</checksum></file></contents></config>"
+)
 
 
 def sidecar(service: str, schedule: str, name: str, slot: datetime) -> dict[str, Any]:
     stamp = slot.isoformat().replace("+00:00", "Z")
     return {
-        "format_version": 1, "service": service, "schedule": schedule, "backup": name, "slot": stamp,
-        "kind": "full", "base": None, "chain": [], "scope": {"all": True}, "location": "", "state": "complete",
+        "format_version": 1,
+        "service": service,
+        "schedule": schedule,
+        "backup": name,
+        "slot": stamp,
+        "kind": "full",
+        "base": None,
+        "chain": [],
+        "scope": {"all": True},
+        "location": "",
+        "state": "complete",
         "operation": {"id": f"op-{name}", "status": "BACKUP_CREATED", "error": None},
-        "sizes": {"num_files": 2, "total_size": 3}, "timings": {"started_at": stamp, "finished_at": stamp},
-        "run_id": "bench", "validations": [{"level": "manifest", "at": stamp, "result": "ok", "detail": ""}],
+        "sizes": {"num_files": 2, "total_size": 3},
+        "timings": {"started_at": stamp, "finished_at": stamp},
+        "run_id": "bench",
+        "validations": [{"level": "manifest", "at": stamp, "result": "ok", "detail": ""}],
     }
 
 
@@ -105,8 +118,11 @@ def synthesise(s3: Any, bucket: str, schedules: int, per_schedule: int, with_ind
                 name = slot_name(slot)
                 key = f"bench/analytics/{sched}/{name}/reconciler.json"
                 entries[name] = IndexEntry(etags[key], sidecar("analytics", sched, name, slot))
-            s3.put_object(Bucket=bucket, Key=f"bench/.reconciler/index/analytics/{sched}.json",
-                          Body=ScheduleIndex("analytics", sched, entries).encode())
+            s3.put_object(
+                Bucket=bucket,
+                Key=f"bench/.reconciler/index/analytics/{sched}.json",
+                Body=ScheduleIndex("analytics", sched, entries).encode(),
+            )
     return START + timedelta(hours=per_schedule - 1, minutes=30)
 
 
@@ -149,10 +165,23 @@ def floor_cold(s3: Any, bucket: str, schedules: int) -> int:
 
 
 def peak_rss_kib(cfg: Path, now: datetime, env: dict[str, str]) -> int:
-    out = tempfile.NamedTemporaryFile(suffix=".txt", delete=False)
-    out.close()
-    cmd = ["/usr/bin/time", "-f", "%M", "-o", out.name, sys.executable, "-m", "reconciler", "plan", "-f", str(cfg),
-           "--now", now.isoformat()]
+    with tempfile.NamedTemporaryFile(suffix=".txt", delete=False) as out:
+        pass
+    cmd = [
+        "/usr/bin/time",
+        "-f",
+        "%M",
+        "-o",
+        out.name,
+        sys.executable,
+        "-m",
+        "reconciler",
+        "plan",
+        "-f",
+        str(cfg),
+        "--now",
+        now.isoformat(),
+    ]
     subprocess.run(cmd, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     return int(Path(out.name).read_text().strip().splitlines()[-1])
 
@@ -193,11 +222,15 @@ def main() -> None:
         warm_floor, _ = best(lambda: floor_warm(s3, "bench-warm", args.schedules))
 
         per_sched = (warm_req - 2) / args.schedules  # HeadBucket and the lock are per bucket
-        print(f"cold plan: {cold_t:.3f}s, {cold_req} requests; floor (listing + GET per backup, 16-way): "
-              f"{cold_floor:.3f}s; ratio {cold_t / cold_floor:.2f} (target <= 1.5)")
-        print(f"warm plan: {warm_t:.3f}s, {warm_req} requests = {per_sched:.2f} per schedule + 2 per bucket "
-              f"(target <= 2 + lock); floor (listing, 8-way): {warm_floor:.3f}s; ratio {warm_t / warm_floor:.2f} "
-              f"(target <= 1.3)")
+        print(
+            f"cold plan: {cold_t:.3f}s, {cold_req} requests; floor (listing + GET per backup, 16-way): "
+            f"{cold_floor:.3f}s; ratio {cold_t / cold_floor:.2f} (target <= 1.5)"
+        )
+        print(
+            f"warm plan: {warm_t:.3f}s, {warm_req} requests = {per_sched:.2f} per schedule + 2 per bucket "
+            f"(target <= 2 + lock); floor (listing, 8-way): {warm_floor:.3f}s; ratio {warm_t / warm_floor:.2f} "
+            f"(target <= 1.3)"
+        )
 
         if args.rss_backups:
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -211,8 +244,10 @@ def main() -> None:
             big_cfg = tmp / "big.yaml"
             write_config(big_cfg, "bench-big", server.endpoint, args.schedules)
             big = peak_rss_kib(big_cfg, big_now, env)
-            print(f"peak RSS: empty bucket {base / 1024:.0f} MiB, {big_per * args.schedules} backups "
-                  f"{big / 1024:.0f} MiB: growth {(big - base) / 1024:.0f} MiB (target <= 200)")
+            print(
+                f"peak RSS: empty bucket {base / 1024:.0f} MiB, {big_per * args.schedules} backups "
+                f"{big / 1024:.0f} MiB: growth {(big - base) / 1024:.0f} MiB (target <= 200)"
+            )
     finally:
         server.stop()
 

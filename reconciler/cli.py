@@ -13,7 +13,7 @@ import traceback
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, NoReturn
 
 import click
 import typer
@@ -51,12 +51,14 @@ class SchemaName(str, Enum):
 
 
 FileOpt = Annotated[Path, typer.Option("-f", "--file", help="The desired-state YAML file.")]
-NowOpt = Annotated[Optional[str], typer.Option("--now", help="Plan as of this time (ISO 8601, UTC if no zone).")]
-TargetOpt = Annotated[Optional[list[str]], typer.Option("--target", help="Limit to these services, schedules or restores.")]
+NowOpt = Annotated[str | None, typer.Option("--now", help="Plan as of this time (ISO 8601, UTC if no zone).")]
+TargetOpt = Annotated[
+    list[str] | None, typer.Option("--target", help="Limit to these services, schedules or restores.")
+]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
 StatsOpt = Annotated[bool, typer.Option("--stats", help="Print the storage requests made, by kind, to stderr.")]
 MetricsOpt = Annotated[
-    Optional[Path], typer.Option("--metrics-file", help="Write Prometheus text metrics here (textfile collector).")
+    Path | None, typer.Option("--metrics-file", help="Write Prometheus text metrics here (textfile collector).")
 ]
 
 
@@ -72,7 +74,11 @@ def _root(debug: DebugOpt = False) -> None:
 
 
 def _fail(err: ReconcilerError | str, code: int = 1) -> NoReturn:
-    lines = err.lines() if isinstance(err, ConfigError) else [err.line() if isinstance(err, ReconcilerError) else f"error: {err}"]
+    lines = (
+        err.lines()
+        if isinstance(err, ConfigError)
+        else [err.line() if isinstance(err, ReconcilerError) else f"error: {err}"]
+    )
     for line in lines:
         print(redact.redact(line), file=sys.stderr)
     raise typer.Exit(code)
@@ -166,9 +172,11 @@ def validate(file: FileOpt, debug: DebugOpt = False) -> None:
 def plan(
     file: FileOpt,
     now: NowOpt = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Also write the plan (JSON) here, for apply.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the plan (JSON) here, for apply.")] = None,
     format: Annotated[Format, typer.Option("--format", help="text, json or markdown.")] = Format.text,
-    detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode", help="Exit 2 when actions are pending.")] = False,
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help="Exit 2 when actions are pending.")
+    ] = False,
     target: TargetOpt = None,
     metrics_file: MetricsOpt = None,
     stats: StatsOpt = False,
@@ -191,7 +199,7 @@ def plan(
 @app.command()
 def apply(
     file: FileOpt,
-    plan_file: Annotated[Optional[Path], typer.Argument(metavar="[PLAN]", help="A plan saved by plan --out.")] = None,
+    plan_file: Annotated[Path | None, typer.Argument(metavar="[PLAN]", help="A plan saved by plan --out.")] = None,
     now: NowOpt = None,
     auto_approve: Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation.")] = False,
     parallelism: Annotated[int, typer.Option("--parallelism", min=1, max=64, help="Actions run at once.")] = 4,
@@ -215,7 +223,13 @@ def apply(
     config = _load(file)
     saved: Plan | None = _read_plan(plan_file) if plan_file else None
     if saved is not None and saved.config_digest != config.digest:
-        _fail(StalePlan(f"the saved plan is stale: the config changed since it was made ({saved.config_digest} → {config.digest}); run plan again", where=str(plan_file)))
+        _fail(
+            StalePlan(
+                "the saved plan is stale: the config changed since it was made "
+                f"({saved.config_digest} → {config.digest}); run plan again",
+                where=str(plan_file),
+            )
+        )
     if saved is not None:
         check_references(saved, config)
     targets = list(saved.targets) if saved is not None else (target or [])
@@ -233,7 +247,9 @@ def apply(
                 from .apply.drill import drop_leftovers
 
                 dropped = drop_leftovers(conns.clickhouse(service), dbs)
-                console.info(f"dropped scratch databases of drills that did not finish on {service}: {', '.join(dropped)}")
+                console.info(
+                    f"dropped scratch databases of drills that did not finish on {service}: {', '.join(dropped)}"
+                )
             if saved is not None:
                 if observed.digest != saved.state_digest:
                     raise StalePlan(
@@ -309,7 +325,9 @@ def drift(
     config = _load(file)
     p = _observe_and_plan(config, _now(now), target or [], metrics_file)
     if format == Format.json:
-        sys.stdout.write(to_json({"now": p.to_json()["now"], "drift": [d.to_json() for d in p.drift], "warnings": list(p.warnings)}))
+        sys.stdout.write(
+            to_json({"now": p.to_json()["now"], "drift": [d.to_json() for d in p.drift], "warnings": list(p.warnings)})
+        )
     elif format == Format.markdown:
         sys.stdout.write(plan_markdown(Plan(p.now, p.config_digest, p.state_digest, (), p.drift, p.warnings)))
     else:
@@ -424,7 +442,10 @@ def _main(argv: list[str] | None) -> int:
     except Exception as e:  # a bug: still one line, the traceback with --debug
         if _state["debug"]:
             print(redact.redact(traceback.format_exc()), file=sys.stderr, end="")
-        print(redact.redact(f"error: internal error: {e.__class__.__name__}: {e} (run with --debug for the traceback)"), file=sys.stderr)
+        print(
+            redact.redact(f"error: internal error: {e.__class__.__name__}: {e} (run with --debug for the traceback)"),
+            file=sys.stderr,
+        )
         return 1
 
 

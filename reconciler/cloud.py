@@ -95,8 +95,11 @@ class BackupSettings:
 
     @classmethod
     def from_api(cls, d: Mapping[str, Any]) -> BackupSettings:
-        return cls(_int(d.get("backupPeriodInHours")), _int(d.get("backupRetentionPeriodInHours")),
-                   _hhmm(d.get("backupStartTime")))
+        return cls(
+            _int(d.get("backupPeriodInHours")),
+            _int(d.get("backupRetentionPeriodInHours")),
+            _hhmm(d.get("backupStartTime")),
+        )
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -271,8 +274,10 @@ def azure_connection_string(bucket: Bucket) -> str | None:
     if c.connection_string:
         return c.connection_string
     if c.account_name and c.account_key:
-        return f"DefaultEndpointsProtocol=https;AccountName={c.account_name};AccountKey={c.account_key};" \
-               "EndpointSuffix=core.windows.net"
+        return (
+            f"DefaultEndpointsProtocol=https;AccountName={c.account_name};AccountKey={c.account_key};"
+            "EndpointSuffix=core.windows.net"
+        )
     return None
 
 
@@ -318,9 +323,7 @@ def fact_mismatches(config: Config, service: str, facts: ServiceFacts) -> list[s
         if what == "provider" and got is None or what == "region" and not got:
             continue  # not reported: nothing to contradict
         if (want.lower() if isinstance(want, str) else want) != (got.lower() if isinstance(got, str) else got):
-            out.append(
-                f"the config says {what} {_fact(want)} but ClickHouse Cloud reports {_fact(got)} (fix {path})"
-            )
+            out.append(f"the config says {what} {_fact(want)} but ClickHouse Cloud reports {_fact(got)} (fix {path})")
     return out
 
 
@@ -336,8 +339,11 @@ def restricted_by(facts: ServiceFacts) -> str | None:
 def uses_of(config: Config, service: str) -> list[str]:
     """What in the config backs up or restores ``service`` (for the restricted-service rule)."""
     out = [f"schedule {n}" for n, s in config.schedules.items() if s.service == service]
-    out += [f"schedule {n} (drill)" for n, s in config.schedules.items()
-            if s.validate.drill and s.validate.drill.service == service]
+    out += [
+        f"schedule {n} (drill)"
+        for n, s in config.schedules.items()
+        if s.validate.drill and s.validate.drill.service == service
+    ]
     out += [f"restore {n}" for n, r in config.restores.items() if service in (r.source.service, r.target.service)]
     declared = config.services[service].cloud
     mb = declared.managed_backups if declared else None
@@ -355,8 +361,10 @@ def check_facts(config: Config, service: str, facts: ServiceFacts) -> None:
     why = restricted_by(facts)
     uses = uses_of(config, service)
     if why and uses:
-        message += f"; with the reported facts the service {why}, which ClickHouse Cloud does not allow to be " \
-                   f"backed up or restored ({', '.join(uses)})"
+        message += (
+            f"; with the reported facts the service {why}, which ClickHouse Cloud does not allow to be "
+            f"backed up or restored ({', '.join(uses)})"
+        )
     raise ReconcilerError(message, where=config.path)
 
 
@@ -369,17 +377,28 @@ def external_bucket_problem(config: Config, service: str, facts: ServiceFacts | 
         return None
     bucket = config.buckets[mb.external_bucket]
     provider = (facts.provider if facts and facts.provider else declared.provider.value).lower()
-    restricted = restricted_by(facts) if facts else (
-        "has Transparent Data Encryption" if declared.tde
-        else f"is a regulated ({declared.compliance}) service" if declared.compliance in RESTRICTED_COMPLIANCE else None
+    restricted = (
+        restricted_by(facts)
+        if facts
+        else (
+            "has Transparent Data Encryption"
+            if declared.tde
+            else f"is a regulated ({declared.compliance}) service"
+            if declared.compliance in RESTRICTED_COMPLIANCE
+            else None
+        )
     )
     if restricted:
-        return f"service {service} {restricted}: ClickHouse Cloud exports none of its backups to an external bucket; " \
-               "remove managed_backups.external_bucket"
+        return (
+            f"service {service} {restricted}: ClickHouse Cloud exports none of its backups to an external bucket; "
+            "remove managed_backups.external_bucket"
+        )
     store_cloud = STORE_CLOUD[bucket.provider].value
     if store_cloud != provider:
-        return f"external_bucket {bucket.name} is in {store_cloud} but service {service} runs in {provider}: " \
-               "ClickHouse Cloud's external backup bucket must be in the service's cloud; use a bucket there"
+        return (
+            f"external_bucket {bucket.name} is in {store_cloud} but service {service} runs in {provider}: "
+            "ClickHouse Cloud's external backup bucket must be in the service's cloud; use a bucket there"
+        )
     return None
 
 
@@ -499,7 +518,6 @@ def _fact(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     return str(v)
-
 
 
 def record_bucket(config: Config, service: str) -> str | None:

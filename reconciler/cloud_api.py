@@ -224,8 +224,10 @@ class CloudApiClient:
         except urllib3.exceptions.NewConnectionError as e:  # nothing reached the API: safe to retry
             raise TemporaryError(self._clean(f"cannot connect to {self.url}: {_reason(e)}")) from None
         except urllib3.exceptions.TimeoutError:
-            msg = f"no answer from {self.url} within the timeout (connect {self.timeout.connect_timeout}s, " \
-                  f"read {self.timeout.read_timeout}s)"
+            msg = (
+                f"no answer from {self.url} within the timeout (connect {self.timeout.connect_timeout}s, "
+                f"read {self.timeout.read_timeout}s)"
+            )
             if idempotent:
                 raise TemporaryError(msg) from None
             raise CloudApiError(f"{method} {path}: {msg}; it may have been carried out") from None

@@ -1,10 +1,10 @@
 """Where things live in a bucket (DESIGN §3). The one place that builds keys.
 
-    <prefix>/<service>/<schedule>/<backup>/.backup            ClickHouse's manifest
-    <prefix>/<service>/<schedule>/<backup>/reconciler.json    the reconciler's sidecar
-    <prefix>/.reconciler/lock                                 apply lock
-    <prefix>/.reconciler/runs/<run-id>.json                   run records
-    <prefix>/.reconciler/restores/<restore>.json              restores done
+<prefix>/<service>/<schedule>/<backup>/.backup            ClickHouse's manifest
+<prefix>/<service>/<schedule>/<backup>/reconciler.json    the reconciler's sidecar
+<prefix>/.reconciler/lock                                 apply lock
+<prefix>/.reconciler/runs/<run-id>.json                   run records
+<prefix>/.reconciler/restores/<restore>.json              restores done
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 from .model import BackupState, Config, Observed, Plan
 
@@ -21,7 +22,7 @@ def render_metrics(config: Config, observed: Observed, plan: Plan, ok: bool | No
     newest validation time by level; drift count by type; actions pending by type."""
     out: list[str] = []
 
-    def metric(name: str, help_: str, samples: list[tuple[dict[str, str], float]]) -> None:
+    def metric(name: str, help_: str, samples: Sequence[tuple[dict[str, str], float]]) -> None:
         out.append(f"# HELP {PREFIX}_{name} {help_}")
         out.append(f"# TYPE {PREFIX}_{name} gauge")
         out.extend(f"{PREFIX}_{name}{_labels(**lab)} {val:g}" for lab, val in samples)
@@ -60,8 +61,12 @@ def render_metrics(config: Config, observed: Observed, plan: Plan, ok: bool | No
         [({"type": t, "schedule": sc, "service": sv, "bucket": bk}, n) for (t, sc, sv, bk), n in sorted(drift.items())],
     )
     summary = plan.summary()
-    metric("pending_actions", "Actions the plan would carry out, by type.", [({"type": t}, n) for t, n in summary.items()])
-    metric("observed_timestamp_seconds", "When this observation was made (the plan's now).", [({}, plan.now.timestamp())])
+    metric(
+        "pending_actions", "Actions the plan would carry out, by type.", [({"type": t}, n) for t, n in summary.items()]
+    )
+    metric(
+        "observed_timestamp_seconds", "When this observation was made (the plan's now).", [({}, plan.now.timestamp())]
+    )
     if ok is not None:
         metric("apply_success", "1 if the last apply carried out every action.", [({}, 1.0 if ok else 0.0)])
     return "\n".join(out) + "\n"

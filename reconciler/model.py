@@ -6,13 +6,14 @@ change what it was given, and a Plan, once built, is what is reviewed and applie
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-UTC = timezone.utc
+UTC = UTC
 
 # --------------------------------------------------------------------------------------------
 # Desired state (DESIGN §2)
@@ -604,4 +605,3 @@ def parse_iso(s: str) -> datetime:
     """Parse ISO 8601; a value without a zone is UTC."""
     t = datetime.fromisoformat(s.replace("Z", "+00:00"))
     return t if t.tzinfo else t.replace(tzinfo=UTC)
-

@@ -65,7 +65,9 @@ def destination_sql(bucket: Bucket, key: str, hide: bool = False) -> str:
         return f"S3({url})"
     if c.access_key_id and c.secret_access_key:
         if c.session_token:
-            return f"S3({url}, {quote_string(c.access_key_id)}, {secret(c.secret_access_key)}, {secret(c.session_token)})"
+            return (
+                f"S3({url}, {quote_string(c.access_key_id)}, {secret(c.secret_access_key)}, {secret(c.session_token)})"
+            )
         return f"S3({url}, {quote_string(c.access_key_id)}, {secret(c.secret_access_key)})"
     if c.role_arn:
         return f"S3({url}, extra_credentials(role_arn = {quote_string(c.role_arn)}))"
@@ -110,7 +112,9 @@ def restore_sql(
         for t in tables:
             db, _, table = t.partition(".")
             target = renames.get(db, db)
-            parts.append(f"TABLE {_table(t)}" + (f" AS {quote_ident(target)}.{quote_ident(table)}" if target != db else ""))
+            parts.append(
+                f"TABLE {_table(t)}" + (f" AS {quote_ident(target)}.{quote_ident(table)}" if target != db else "")
+            )
         what = ", ".join(parts)
     elif scope.databases or renames:
         dbs = [d for d in (scope.databases or tuple(renames)) if not renames or d in renames]

@@ -49,7 +49,9 @@ def status_report(config: Config, observed: Observed, now: datetime) -> dict[str
                 "latest_slot": slot_name(latest),
                 "newest_complete": newest.name if newest else None,
                 "newest_complete_age": ago(newest.slot, now) if newest and newest.slot else None,
-                "newest_complete_age_seconds": int((now - newest.slot).total_seconds()) if newest and newest.slot else None,
+                "newest_complete_age_seconds": int((now - newest.slot).total_seconds())
+                if newest and newest.slot
+                else None,
                 "health": health,
                 "backup_count": len(inv.backups),
                 "complete_count": len(complete),

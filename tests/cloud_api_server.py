@@ -205,8 +205,9 @@ class CloudApiServer:
             self.services[service_id].backups.append(b)
         return bid
 
-    def fault(self, status: int | None = None, *, delay: float = 0.0, times: int = 1, path: str | None = None,
-              error: str = "") -> None:
+    def fault(
+        self, status: int | None = None, *, delay: float = 0.0, times: int = 1, path: str | None = None, error: str = ""
+    ) -> None:
         with self.lock:
             self.faults += [Fault(status, delay, path, error) for _ in range(times)]
 
@@ -339,8 +340,11 @@ class CloudApiServer:
             unknown = set(body) - allowed
             if unknown:
                 raise _HttpError(400, f"Unknown field(s) for {provider}: {', '.join(sorted(unknown))}")
-            base = dict(svc.backup_bucket or {}) if method == "PATCH" and (svc.backup_bucket or {}).get(
-                "bucketProvider") == provider else {}
+            base = (
+                dict(svc.backup_bucket or {})
+                if method == "PATCH" and (svc.backup_bucket or {}).get("bucketProvider") == provider
+                else {}
+            )
             svc.backup_bucket = {**base, **body, "id": (svc.backup_bucket or {}).get("id") or str(uuid.uuid4())}
             return 200, svc.public_bucket()
         raise _HttpError(404, "Not found")
@@ -365,8 +369,16 @@ class CloudApiServer:
                 raise _HttpError(400, "The region and the tier must be the same as those of the backup's service")
             restored_from = backup_id
         sid = str(uuid.uuid4())
-        svc = FakeService(sid, body["name"], provider=provider, region=region, tier=tier, state="provisioning",
-                          polls_to_running=self.provision_polls, restored_from=restored_from)
+        svc = FakeService(
+            sid,
+            body["name"],
+            provider=provider,
+            region=region,
+            tier=tier,
+            state="provisioning",
+            polls_to_running=self.provision_polls,
+            restored_from=restored_from,
+        )
         self.services[sid] = svc
         password = "NewServicePassw0rd-" + uuid.uuid4().hex
         self.passwords.append(password)

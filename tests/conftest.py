@@ -15,12 +15,16 @@ ROOT = str(Path(__file__).resolve().parent.parent)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from reconciler.model import Bucket, Credentials, Provider  # noqa: E402
-from tests.servers import MotoServer  # noqa: E402
 from reconciler import clickhouse  # noqa: E402
-from reconciler.model import Service  # noqa: E402
+from reconciler.model import (  # noqa: E402
+    Bucket,
+    Credentials,
+    Provider,
+    Service,  # noqa: E402
+)
+from tests.servers import MotoServer  # noqa: E402
 
-pytest_plugins = ["tests.fixtures_azure", "tests.fixtures_gcs", "tests.fixtures_cloud"]
+pytest_plugins = ["tests.fixtures_azure", "tests.fixtures_gcs", "tests.fixtures_cloud", "tests.fixtures_targets"]
 
 # boto3 must never probe the instance metadata service, nor pick up a developer's AWS setup
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"

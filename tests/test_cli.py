@@ -27,8 +27,15 @@ c.command("INSERT INTO shop.t SELECT number FROM numbers(1000)")
 
 
 def rc(env: dict[str, str] | None, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "reconciler", *args], env=env or {**os.environ, "PYTHONPATH": str(ROOT)},
-                          cwd=ROOT, capture_output=True, text=True, timeout=180, input=stdin)
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        env=env or {**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        input=stdin,
+    )
 
 
 def one_error_line(p: subprocess.CompletedProcess[str]) -> str:
@@ -40,11 +47,19 @@ def one_error_line(p: subprocess.CompletedProcess[str]) -> str:
 
 def test_validate_schema_and_usage_exit_codes(tmp_path: Path) -> None:
     good = ROOT / "examples" / "quickstart.yaml"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "QUICKSTART_DSN": "chdb:///tmp/x", "QUICKSTART_S3_ENDPOINT": "http://127.0.0.1:1",
-           "QUICKSTART_S3_KEY_ID": "k", "QUICKSTART_S3_SECRET": "s3cr3t-value"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "QUICKSTART_DSN": "chdb:///tmp/x",
+        "QUICKSTART_S3_ENDPOINT": "http://127.0.0.1:1",
+        "QUICKSTART_S3_KEY_ID": "k",
+        "QUICKSTART_S3_SECRET": "s3cr3t-value",
+    }
     assert rc(env, "validate", "-f", str(good)).returncode == 0
     bad = tmp_path / "bad.yaml"
-    bad.write_text("version: 1\nservices:\n  a: {dsn: 'chdb:///tmp/x'}\nschedules:\n  s: {service: b, bucket: c, every: 1h}\n")
+    bad.write_text(
+        "version: 1\nservices:\n  a: {dsn: 'chdb:///tmp/x'}\nschedules:\n  s: {service: b, bucket: c, every: 1h}\n"
+    )
     p = rc(env, "validate", "-f", str(bad))
     assert p.returncode == 1
     assert all(line.startswith("error: ") for line in p.stderr.strip().splitlines())
@@ -65,12 +80,24 @@ def test_validate_schema_and_usage_exit_codes(tmp_path: Path) -> None:
 def test_plan_apply_drift_status_exit_codes(tmp_path: Path, s3_server: Any, s3_bucket: Bucket) -> None:
     dsn = f"chdb://{tmp_path / 'chdb'}"
     subprocess.run([sys.executable, "-c", SEED, dsn], check=True, timeout=120)
-    cfg = str(write_config(tmp_path / "c.yaml", {
-        "services": {"analytics": {"dsn": dsn}},
-        "buckets": {"primary": s3_bucket_doc(s3_bucket)},
-        "schedules": {"daily": {"service": "analytics", "bucket": "primary", "databases": ["shop"], "cron": "0 3 * * *"}},
-    }))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TEST_S3_KEY": s3_server.access_key, "TEST_S3_SECRET": s3_server.secret_key}
+    cfg = str(
+        write_config(
+            tmp_path / "c.yaml",
+            {
+                "services": {"analytics": {"dsn": dsn}},
+                "buckets": {"primary": s3_bucket_doc(s3_bucket)},
+                "schedules": {
+                    "daily": {"service": "analytics", "bucket": "primary", "databases": ["shop"], "cron": "0 3 * * *"}
+                },
+            },
+        )
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TEST_S3_KEY": s3_server.access_key,
+        "TEST_S3_SECRET": s3_server.secret_key,
+    }
 
     assert rc(env, "plan", "-f", cfg, "--now", NOW).returncode == 0
     assert rc(env, "plan", "-f", cfg, "--now", NOW, "--detailed-exitcode").returncode == 2
@@ -81,7 +108,9 @@ def test_plan_apply_drift_status_exit_codes(tmp_path: Path, s3_server: Any, s3_b
     applied = rc(env, "apply", "-f", cfg, "--now", NOW, "--auto-approve", "--metrics-file", str(tmp_path / "m.prom"))
     assert applied.returncode == 0, applied.stdout + applied.stderr
     metrics = (tmp_path / "m.prom").read_text()
-    assert 'clickhouse_backup_backups{schedule="daily",service="analytics",bucket="primary",state="complete"} 1' in metrics
+    assert (
+        'clickhouse_backup_backups{schedule="daily",service="analytics",bucket="primary",state="complete"} 1' in metrics
+    )
     assert "clickhouse_backup_apply_success 1" in metrics
     assert rc(env, "plan", "-f", cfg, "--now", NOW, "--detailed-exitcode").returncode == 0
     assert rc(env, "drift", "-f", cfg, "--now", NOW).returncode == 0
@@ -96,11 +125,18 @@ def test_plan_apply_drift_status_exit_codes(tmp_path: Path, s3_server: Any, s3_b
     # an error while observing is exit 1 with one line, for plan and drift alike
     env_bad = {**env, "TEST_S3_SECRET": "wrong-secret-value"}
     s3_server.client()  # moto accepts any credentials: use a bucket name the config cannot reach instead
-    cfg2 = str(write_config(tmp_path / "c2.yaml", {
-        "services": {"analytics": {"dsn": dsn}},
-        "buckets": {"primary": {**s3_bucket_doc(s3_bucket), "endpoint": "http://127.0.0.1:9"}},
-        "schedules": {"daily": {"service": "analytics", "bucket": "primary", "databases": ["shop"], "cron": "0 3 * * *"}},
-    }))
+    cfg2 = str(
+        write_config(
+            tmp_path / "c2.yaml",
+            {
+                "services": {"analytics": {"dsn": dsn}},
+                "buckets": {"primary": {**s3_bucket_doc(s3_bucket), "endpoint": "http://127.0.0.1:9"}},
+                "schedules": {
+                    "daily": {"service": "analytics", "bucket": "primary", "databases": ["shop"], "cron": "0 3 * * *"}
+                },
+            },
+        )
+    )
     down = rc(env_bad, "drift", "-f", cfg2, "--now", NOW)
     assert down.returncode == 2 and "missing_bucket" in down.stdout
     assert "wrong-secret-value" not in down.stdout + down.stderr

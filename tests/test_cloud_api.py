@@ -93,8 +93,12 @@ def test_backup_bucket_none_and_secrets_never_returned(cloud_api_server: CloudAp
     sid = cloud_api_server.add_service("analytics", provider="gcp", region="us-central1")
     c = client(cloud_api_server)
     assert c.get_backup_bucket(sid) is None
-    body = {"bucketProvider": "GCP", "bucketPath": "https://storage.googleapis.com/b/p", "accessKeyId": HMAC_KEY,
-            "secretAccessKey": HMAC_SECRET}
+    body = {
+        "bucketProvider": "GCP",
+        "bucketPath": "https://storage.googleapis.com/b/p",
+        "accessKeyId": HMAC_KEY,
+        "secretAccessKey": HMAC_SECRET,
+    }
     c.create_backup_bucket(sid, body)
     got = c.get_backup_bucket(sid)
     assert got is not None and got["accessKeyId"] == HMAC_KEY and "secretAccessKey" not in got
@@ -176,8 +180,9 @@ def test_configure_round_trip_and_a_change_behind_the_back(
     assert run("plan", "-f", cfg, "--detailed-exitcode").code == 0
 
     # the config asks for more: two configure actions, config_drift until applied
-    cfg = aws_config(tmp_path / "c.yaml", sid, s3_bucket,
-                     {"period_hours": 12, "retention_hours": 48, "external_bucket": "primary"})
+    cfg = aws_config(
+        tmp_path / "c.yaml", sid, s3_bucket, {"period_hours": 12, "retention_hours": 48, "external_bucket": "primary"}
+    )
     plan = run("plan", "-f", cfg, "--format", "json")
     assert plan.code == 0, plan.err
     doc = plan.json()
@@ -252,18 +257,42 @@ def test_gcs_bucket_secret_is_sent_at_apply_and_never_shown(
 ) -> None:
     server = cloud_api_server
     sid = server.add_service("events", provider="gcp", region="us-central1")
-    cfg = str(write_config(tmp_path / "g.yaml", {
-        "services": {"events": {"dsn": "${TEST_DSN}", "cloud": {
-            "provider": "gcp", "region": "us-central1", "api": api_doc(sid),
-            "managed_backups": {"external_bucket": "archive"}}}},
-        "buckets": {"archive": {"provider": "gcs", "bucket": "acme-archive", "prefix": "ch", "region": "us-central1",
-                                "credentials": {"hmac_key": "${TEST_HMAC_KEY}", "hmac_secret": "${TEST_HMAC_SECRET}"}}},
-    }))
+    cfg = str(
+        write_config(
+            tmp_path / "g.yaml",
+            {
+                "services": {
+                    "events": {
+                        "dsn": "${TEST_DSN}",
+                        "cloud": {
+                            "provider": "gcp",
+                            "region": "us-central1",
+                            "api": api_doc(sid),
+                            "managed_backups": {"external_bucket": "archive"},
+                        },
+                    }
+                },
+                "buckets": {
+                    "archive": {
+                        "provider": "gcs",
+                        "bucket": "acme-archive",
+                        "prefix": "ch",
+                        "region": "us-central1",
+                        "credentials": {"hmac_key": "${TEST_HMAC_KEY}", "hmac_secret": "${TEST_HMAC_SECRET}"},
+                    }
+                },
+            },
+        )
+    )
     plan = run("plan", "-f", cfg, "--format", "json")
     assert plan.code == 0, plan.err
     (act,) = plan.json()["actions"]
-    assert act["after"] == {"bucketProvider": "GCP", "bucketPath": "https://storage.googleapis.com/acme-archive/ch/events/_cloud",
-                            "accessKeyId": "[HIDDEN]", "secretAccessKey": "(set)"}
+    assert act["after"] == {
+        "bucketProvider": "GCP",
+        "bucketPath": "https://storage.googleapis.com/acme-archive/ch/events/_cloud",
+        "accessKeyId": "[HIDDEN]",
+        "secretAccessKey": "(set)",
+    }
     applied = run("apply", "-f", cfg, "--auto-approve")
     assert applied.code == 0, applied.out + applied.err
     (post,) = server.calls("POST", "/backupBucket")
@@ -289,8 +318,14 @@ def test_a_contradicted_cloud_fact_is_one_clear_error(
         )
     # TDE reported by the Cloud: the Cloud rules then refuse the restore out of it, and say so
     sid = cloud_api_server.add_service("secure", tde=True)
-    cfg = aws_config(tmp_path / "c.yaml", sid, s3_bucket, restores={
-        "copy": {"from": {"service": "analytics", "backup": "latest"}, "to": {"new_service": {"name": "copy"}}}})
+    cfg = aws_config(
+        tmp_path / "c.yaml",
+        sid,
+        s3_bucket,
+        restores={
+            "copy": {"from": {"service": "analytics", "backup": "latest"}, "to": {"new_service": {"name": "copy"}}}
+        },
+    )
     r = run("plan", "-f", cfg)
     assert r.code == 1 and len(r.err.strip().splitlines()) == 1
     assert "the config says tde false but ClickHouse Cloud reports true (fix cloud.tde)" in r.err
@@ -298,8 +333,13 @@ def test_a_contradicted_cloud_fact_is_one_clear_error(
 
 
 def test_an_unreachable_api_is_drift_not_a_traceback(tmp_path: Path, env: None, s3_bucket: Any) -> None:
-    cfg = aws_config(tmp_path / "c.yaml", "0b7c0c2e-0000-4000-8000-000000000000", s3_bucket,
-                     {"period_hours": 24}, url=f"http://127.0.0.1:{free_port()}")
+    cfg = aws_config(
+        tmp_path / "c.yaml",
+        "0b7c0c2e-0000-4000-8000-000000000000",
+        s3_bucket,
+        {"period_hours": 24},
+        url=f"http://127.0.0.1:{free_port()}",
+    )
     r = run("drift", "-f", cfg, "--format", "json")
     assert r.code == 2, r.out + r.err
     (d,) = r.json()["drift"]
@@ -310,8 +350,9 @@ def test_an_unreachable_api_is_drift_not_a_traceback(tmp_path: Path, env: None, 
     assert status.code == 0 and status.json()["cloud"][0]["reachable"] is False
 
 
-def test_restore_into_a_new_service(tmp_path: Path, env: None, s3_bucket: Any, s3_server: Any,
-                                    cloud_api_server: CloudApiServer) -> None:
+def test_restore_into_a_new_service(
+    tmp_path: Path, env: None, s3_bucket: Any, s3_server: Any, cloud_api_server: CloudApiServer
+) -> None:
     from datetime import UTC, datetime, timedelta
 
     server = cloud_api_server
@@ -321,8 +362,12 @@ def test_restore_into_a_new_service(tmp_path: Path, env: None, s3_bucket: Any, s
     newest = server.add_backup(sid, started_at=now - timedelta(hours=3), type="incremental")
     server.add_backup(sid, status="in_progress", started_at=now - timedelta(minutes=5))
     server.add_backup(sid, status="error", started_at=now - timedelta(minutes=50))
-    restores = {"analytics-copy": {"from": {"service": "analytics", "backup": "latest"},
-                                   "to": {"new_service": {"name": "analytics-copy"}}}}
+    restores = {
+        "analytics-copy": {
+            "from": {"service": "analytics", "backup": "latest"},
+            "to": {"new_service": {"name": "analytics-copy"}},
+        }
+    }
     cfg = aws_config(tmp_path / "c.yaml", sid, s3_bucket, {"external_bucket": "primary"}, restores=restores)
     server.services[sid].backup_bucket = None
 
@@ -333,8 +378,13 @@ def test_restore_into_a_new_service(tmp_path: Path, env: None, s3_bucket: Any, s
     restore = next(a for a in doc["actions"] if a["type"] == "restore")
     assert restore["id"] == "restore/analytics-copy" and restore["restore"] == "analytics-copy"
     assert restore["backup"] == newest and restore["record_bucket"] == "primary"
-    assert restore["new_service"] == {"name": "analytics-copy", "provider": "aws", "region": "us-east-1",
-                                      "tier": "production", "extra": {}}
+    assert restore["new_service"] == {
+        "name": "analytics-copy",
+        "provider": "aws",
+        "region": "us-east-1",
+        "tier": "production",
+        "extra": {},
+    }
     text = run("plan", "-f", cfg)
     assert f"< restore   analytics-copy (Cloud backup {newest} of analytics → new service analytics-copy)" in text.out
 
@@ -360,8 +410,12 @@ def test_restore_adopts_a_service_left_by_a_crashed_apply_and_refuses_another_re
     sid = server.add_service("analytics")
     server.add_backup(sid)
     left = server.add_service("analytics-copy", state="provisioning", polls_to_running=2)
-    restores = {"analytics-copy": {"from": {"service": "analytics", "backup": "latest"},
-                                   "to": {"new_service": {"name": "analytics-copy"}}}}
+    restores = {
+        "analytics-copy": {
+            "from": {"service": "analytics", "backup": "latest"},
+            "to": {"new_service": {"name": "analytics-copy"}},
+        }
+    }
     cfg = aws_config(tmp_path / "c.yaml", sid, s3_bucket, {"external_bucket": "primary"}, restores=restores)
     plan = run("plan", "-f", cfg)
     assert "exists already" in plan.out and "adopted, not created again" in plan.out
@@ -370,8 +424,10 @@ def test_restore_adopts_a_service_left_by_a_crashed_apply_and_refuses_another_re
     assert not service_creations(server) and server.services[left].state == "running"
     assert run("plan", "-f", cfg, "--target", "analytics-copy", "--detailed-exitcode").code == 0
 
-    restores["other-region"] = {"from": {"service": "analytics", "backup": "latest"},
-                                "to": {"new_service": {"name": "copy-eu", "region": "eu-west-1"}}}
+    restores["other-region"] = {
+        "from": {"service": "analytics", "backup": "latest"},
+        "to": {"new_service": {"name": "copy-eu", "region": "eu-west-1"}},
+    }
     cfg = aws_config(tmp_path / "c.yaml", sid, s3_bucket, {"external_bucket": "primary"}, restores=restores)
     plan = run("plan", "-f", cfg, "--target", "other-region", "--format", "json")
     assert plan.json()["actions"] == []
@@ -385,7 +441,9 @@ def test_status_shows_cloud_backups_and_which_are_in_a_declared_bucket(
     sid = server.add_service("analytics")
     path = f"{s3_bucket.endpoint}/{s3_bucket.bucket}/clickhouse/analytics/_cloud"
     in_bucket = server.add_backup(sid, bucket={"bucketProvider": "AWS", "bucketPath": path, "iamRoleArn": ROLE_ARN})
-    elsewhere = server.add_backup(sid, bucket={"bucketProvider": "AWS", "bucketPath": "https://other.s3.amazonaws.com/x"})
+    elsewhere = server.add_backup(
+        sid, bucket={"bucketProvider": "AWS", "bucketPath": "https://other.s3.amazonaws.com/x"}
+    )
     internal = server.add_backup(sid)
     cfg = aws_config(tmp_path / "c.yaml", sid, s3_bucket)
     r = run("status", "-f", cfg, "--format", "json")

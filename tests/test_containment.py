@@ -20,15 +20,35 @@ SLOT = "20261125T030000Z"
 
 
 @pytest.fixture
-def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_server: Any, s3_bucket: Bucket, chdb_dsn: str,
-        ch: clickhouse.ClickHouse) -> str:
+def cfg(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    s3_server: Any,
+    s3_bucket: Bucket,
+    chdb_dsn: str,
+    ch: clickhouse.ClickHouse,
+) -> str:
     db = small_source(monkeypatch, s3_server, chdb_dsn, ch, "contain")
-    return str(write_config(tmp_path / "c.yaml", {
-        "services": {"analytics": {"dsn": "${TEST_DSN}"}},
-        "buckets": {"primary": s3_bucket_doc(s3_bucket)},
-        "schedules": {"daily": {"service": "analytics", "bucket": "primary", "databases": [db], "cron": "0 3 * * *",
-                                "retention": {"keep_last": 1}, "prune_unmanaged": True, "cleanup_after": "1m"}},
-    }))
+    return str(
+        write_config(
+            tmp_path / "c.yaml",
+            {
+                "services": {"analytics": {"dsn": "${TEST_DSN}"}},
+                "buckets": {"primary": s3_bucket_doc(s3_bucket)},
+                "schedules": {
+                    "daily": {
+                        "service": "analytics",
+                        "bucket": "primary",
+                        "databases": [db],
+                        "cron": "0 3 * * *",
+                        "retention": {"keep_last": 1},
+                        "prune_unmanaged": True,
+                        "cleanup_after": "1m",
+                    }
+                },
+            },
+        )
+    )
 
 
 @pytest.mark.parametrize("name", ["", ".", "..", "../other", "a/b", "a\\b", ".hidden", "x\u0430", "x\x00", "x\n"])
@@ -60,13 +80,20 @@ def test_undeclared_schedules_and_keys_outside_the_folder_are_refused(cfg: str) 
 
 
 @pytest.mark.parametrize("prefix", ["/clickhouse/", "a//b", "a/../b"])
-def test_prefixes_are_normalised_or_refused(tmp_path: Path, prefix: str, s3_bucket: Bucket,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prefixes_are_normalised_or_refused(
+    tmp_path: Path, prefix: str, s3_bucket: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TEST_S3_KEY", "k")
     monkeypatch.setenv("TEST_S3_SECRET", "s")
     doc = s3_bucket_doc(s3_bucket, prefix=prefix)
-    path = write_config(tmp_path / "p.yaml", {"services": {"a": {"dsn": "chdb:///tmp/x"}}, "buckets": {"primary": doc},
-                                             "schedules": {"s": {"service": "a", "bucket": "primary", "every": "1h"}}})
+    path = write_config(
+        tmp_path / "p.yaml",
+        {
+            "services": {"a": {"dsn": "chdb:///tmp/x"}},
+            "buckets": {"primary": doc},
+            "schedules": {"s": {"service": "a", "bucket": "primary", "every": "1h"}},
+        },
+    )
     r = run("validate", "-f", str(path))
     if prefix == "/clickhouse/":
         assert r.code == 0 and load_config(str(path)).buckets["primary"].prefix == "clickhouse"
@@ -117,8 +144,16 @@ def test_nothing_outside_is_deleted_by_prune_whatever_the_bucket_or_plan_holds(
         {"backup": "", "schedule": "daily"},
     ]
     doc["actions"] = [
-        {"id": f"prune/evil/{i}", "type": "prune", "service": "analytics", "schedule": e["schedule"],
-         "bucket": "primary", "backup": e["backup"], "reason": "evil", "depends_on": []}
+        {
+            "id": f"prune/evil/{i}",
+            "type": "prune",
+            "service": "analytics",
+            "schedule": e["schedule"],
+            "bucket": "primary",
+            "backup": e["backup"],
+            "reason": "evil",
+            "depends_on": [],
+        }
         for i, e in enumerate(evil)
     ]
     out.write_text(json.dumps(doc))

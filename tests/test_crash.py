@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
 import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,9 @@ c.command("INSERT INTO big.t SELECT number, randomPrintableASCII(100) FROM numbe
 
 
 def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    p = subprocess.run([sys.executable, "-m", "reconciler", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "reconciler", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     if check and p.returncode not in (0, 2):
         raise AssertionError(f"reconciler {args} exited {p.returncode}: {p.stdout}\n{p.stderr}")
     return p
@@ -48,24 +50,36 @@ def test_sigkill_during_export_converges(tmp_path: Path, s3_server: Any, s3_buck
         {
             "services": {"analytics": {"dsn": dsn}},
             "buckets": {"primary": s3_bucket_doc(s3_bucket)},
-            "schedules": {"daily": {"service": "analytics", "bucket": "primary", "databases": ["big"], "cron": "0 3 * * *"}},
+            "schedules": {
+                "daily": {"service": "analytics", "bucket": "primary", "databases": ["big"], "cron": "0 3 * * *"}
+            },
         },
     )
-    env = {**os.environ, "TEST_S3_KEY": s3_server.access_key, "TEST_S3_SECRET": s3_server.secret_key,
-           "RECONCILER_LOCK_LEASE": "20s", "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "TEST_S3_KEY": s3_server.access_key,
+        "TEST_S3_SECRET": s3_server.secret_key,
+        "RECONCILER_LOCK_LEASE": "20s",
+        "PYTHONPATH": str(ROOT),
+    }
     s3, bucket = s3_server.client(), s3_bucket.bucket
     folder = f"clickhouse/analytics/daily/{SLOT}/"
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "reconciler", "apply", "-f", str(cfg), "--now", NOW, "--auto-approve"],
-        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         present = keys(s3, bucket, folder)
         if folder + "reconciler.json" in present and any("/data/" in k for k in present):
             break
-        assert proc.poll() is None, f"apply ended before it could be killed: {proc.stdout.read() if proc.stdout else ''}"
+        assert proc.poll() is None, (
+            f"apply ended before it could be killed: {proc.stdout.read() if proc.stdout else ''}"
+        )
         time.sleep(0.02)
     else:
         proc.kill()
@@ -84,19 +98,22 @@ def test_sigkill_during_export_converges(tmp_path: Path, s3_server: Any, s3_buck
     expires = datetime.fromisoformat(lock["lease_expires_at"].replace("Z", "+00:00"))
     during = json.loads(cli(env, "plan", "-f", str(cfg), "--now", NOW, "--format", "json").stdout)
     blocked = cli(env, "apply", "-f", str(cfg), "--now", NOW, "--auto-approve", check=False)
-    if datetime.now(timezone.utc) < expires:  # (a very slow machine may have passed the lease already)
+    if datetime.now(UTC) < expires:  # (a very slow machine may have passed the lease already)
         assert during["actions"] == []
         assert blocked.returncode == 1 and "another apply holds the lock" in blocked.stderr
         assert lock["lock_id"] in blocked.stderr
 
     # the lease runs out
-    time.sleep(max(0.0, (expires - datetime.now(timezone.utc)).total_seconds()) + 0.5)
+    time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.5)
     after = json.loads(cli(env, "plan", "-f", str(cfg), "--now", NOW, "--format", "json").stdout)
     assert [a["id"] for a in after["actions"]] == [
         f"export/analytics/daily/{SLOT}.2",
         f"validate/analytics/daily/{SLOT}.2",
     ]
-    assert sorted((d["type"], d.get("backup")) for d in after["drift"]) == [("failed_backup", SLOT), ("rpo_violation", None)]
+    assert sorted((d["type"], d.get("backup")) for d in after["drift"]) == [
+        ("failed_backup", SLOT),
+        ("rpo_violation", None),
+    ]
 
     applied = cli(env, "apply", "-f", str(cfg), "--now", NOW, "--auto-approve")
     assert applied.returncode == 0, applied.stdout + applied.stderr

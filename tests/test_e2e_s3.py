@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from reconciler import clickhouse
-from reconciler.model import Bucket, Service
+from reconciler.model import Bucket
 from tests.e2e import keys, read_json, run, s3_bucket_doc, unique, write_config
 
 NOW = "2026-11-25T06:00:00Z"
@@ -31,7 +31,9 @@ def seed(ch: clickhouse.ClickHouse, db: str, orders: int = 5000) -> dict[str, in
     ch.command(f"CREATE DATABASE {db}")
     ch.command(f"CREATE TABLE {db}.orders (id UInt64, amount Float64, note String) ENGINE = MergeTree ORDER BY id")
     ch.command(f"CREATE TABLE {db}.customers (id UInt32, name String) ENGINE = MergeTree ORDER BY id")
-    ch.command(f"INSERT INTO {db}.orders SELECT number, number / 7, toString(cityHash64(number)) FROM numbers({orders})")
+    ch.command(
+        f"INSERT INTO {db}.orders SELECT number, number / 7, toString(cityHash64(number)) FROM numbers({orders})"
+    )
     ch.command(f"INSERT INTO {db}.customers SELECT number, concat('c', toString(number)) FROM numbers(100)")
     return counts(ch, db)
 
@@ -64,7 +66,9 @@ def setup(tmp_path: Path, env: None, s3_bucket: Bucket, ch: clickhouse.ClickHous
     yield {"cfg": str(cfg), "db": db, "target": target, "rows": rows, "bucket": s3_bucket.bucket}
 
 
-def test_plan_apply_status_and_restore_round_trip(setup: dict[str, Any], s3_server: Any, ch: clickhouse.ClickHouse) -> None:
+def test_plan_apply_status_and_restore_round_trip(
+    setup: dict[str, Any], s3_server: Any, ch: clickhouse.ClickHouse
+) -> None:
     cfg, bucket = setup["cfg"], setup["bucket"]
     s3 = s3_server.client()
 
@@ -131,7 +135,9 @@ def test_plan_apply_status_and_restore_round_trip(setup: dict[str, Any], s3_serv
 def test_restore_refuses_non_empty_tables(setup: dict[str, Any], ch: clickhouse.ClickHouse) -> None:
     cfg = setup["cfg"]
     ch.command(f"CREATE DATABASE {setup['target']}")
-    ch.command(f"CREATE TABLE {setup['target']}.orders (id UInt64, amount Float64, note String) ENGINE = MergeTree ORDER BY id")
+    ch.command(
+        f"CREATE TABLE {setup['target']}.orders (id UInt64, amount Float64, note String) ENGINE = MergeTree ORDER BY id"
+    )
     ch.command(f"INSERT INTO {setup['target']}.orders VALUES (1, 1, 'mine')")
     r = run("apply", "-f", cfg, "--now", NOW, "--auto-approve")
     assert r.code == 1
@@ -168,13 +174,20 @@ def test_manifest_validation_detects_a_missing_file(setup: dict[str, Any], s3_se
     assert [d["type"] for d in drift.json()["drift"]] == ["broken_backup"]
 
 
-def test_lock_held_by_another_apply_is_refused_and_expired_one_taken_over(setup: dict[str, Any], s3_server: Any) -> None:
+def test_lock_held_by_another_apply_is_refused_and_expired_one_taken_over(
+    setup: dict[str, Any], s3_server: Any
+) -> None:
     import json
 
     cfg, bucket = setup["cfg"], setup["bucket"]
     s3 = s3_server.client()
-    lock = {"lock_id": "20261125T050000Z-abcdef", "host": "ci-runner-7", "pid": 4242,
-            "started_at": "2026-11-25T05:00:00Z", "lease_expires_at": "2999-01-01T00:00:00Z"}
+    lock = {
+        "lock_id": "20261125T050000Z-abcdef",
+        "host": "ci-runner-7",
+        "pid": 4242,
+        "started_at": "2026-11-25T05:00:00Z",
+        "lease_expires_at": "2999-01-01T00:00:00Z",
+    }
     s3.put_object(Bucket=bucket, Key="clickhouse/.reconciler/lock", Body=json.dumps(lock).encode())
     r = run("apply", "-f", cfg, "--now", NOW, "--auto-approve")
     assert r.code == 1
@@ -194,8 +207,13 @@ def test_force_unlock(setup: dict[str, Any], s3_server: Any) -> None:
 
     cfg, bucket = setup["cfg"], setup["bucket"]
     s3 = s3_server.client()
-    lock = {"lock_id": "run-1", "host": "h", "pid": 1, "started_at": "2026-11-25T05:00:00Z",
-            "lease_expires_at": "2999-01-01T00:00:00Z"}
+    lock = {
+        "lock_id": "run-1",
+        "host": "h",
+        "pid": 1,
+        "started_at": "2026-11-25T05:00:00Z",
+        "lease_expires_at": "2999-01-01T00:00:00Z",
+    }
     s3.put_object(Bucket=bucket, Key="clickhouse/.reconciler/lock", Body=json.dumps(lock).encode())
     wrong = run("force-unlock", "-f", cfg, "--bucket", "primary", "run-2")
     assert wrong.code == 1 and "held by run-1" in wrong.err
@@ -204,7 +222,9 @@ def test_force_unlock(setup: dict[str, Any], s3_server: Any) -> None:
     assert keys(s3, bucket, "clickhouse/.reconciler/lock") == {}
 
 
-def test_unreachable_service_is_drift_not_a_traceback(tmp_path: Path, env: None, s3_bucket: Bucket, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_service_is_drift_not_a_traceback(
+    tmp_path: Path, env: None, s3_bucket: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tests.servers import free_port
 
     monkeypatch.setenv("DEAD_PW", "s3cr3t-password")

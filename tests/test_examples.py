@@ -37,7 +37,12 @@ def test_there_are_examples_for_every_provider() -> None:
 
 def _any_env(path: Path) -> dict[str, str]:
     names = set(re.findall(r"\$\{([A-Z0-9_]+)\}", path.read_text()))
-    return {n: "chdb:///tmp/x" if "DSN" in n else ("http://127.0.0.1:1" if "ENDPOINT" in n else "arn:aws:iam::1:role/r" if "ARN" in n else "v") for n in names}
+    return {
+        n: "chdb:///tmp/x"
+        if "DSN" in n
+        else ("http://127.0.0.1:1" if "ENDPOINT" in n else "arn:aws:iam::1:role/r" if "ARN" in n else "v")
+        for n in names
+    }
 
 
 @pytest.mark.parametrize("path", CI, ids=[str(p.relative_to(EXAMPLES)) for p in CI])

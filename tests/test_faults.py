@@ -27,8 +27,15 @@ def proxy(s3_server: Any) -> Iterator[FaultProxy]:
 
 
 @pytest.fixture
-def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_server: Any, s3_bucket: Bucket, chdb_dsn: str,
-        ch: clickhouse.ClickHouse, proxy: FaultProxy) -> str:
+def cfg(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    s3_server: Any,
+    s3_bucket: Bucket,
+    chdb_dsn: str,
+    ch: clickhouse.ClickHouse,
+    proxy: FaultProxy,
+) -> str:
     monkeypatch.setenv("TEST_S3_KEY", s3_server.access_key)
     monkeypatch.setenv("TEST_S3_SECRET", "fault-secret-value")
     monkeypatch.setenv("TEST_DSN", chdb_dsn)
@@ -38,18 +45,27 @@ def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_server: Any, s3_buck
     ch.command(f"INSERT INTO {db}.t SELECT number FROM numbers(100)")
     doc = s3_bucket_doc(s3_bucket)
     doc["endpoint"] = proxy.endpoint
-    return str(write_config(tmp_path / "c.yaml", {
-        "services": {"analytics": {"dsn": "${TEST_DSN}"}},
-        "buckets": {"primary": doc},
-        "schedules": {"daily": {"service": "analytics", "bucket": "primary", "databases": [db], "cron": "0 3 * * *"}},
-    }))
+    return str(
+        write_config(
+            tmp_path / "c.yaml",
+            {
+                "services": {"analytics": {"dsn": "${TEST_DSN}"}},
+                "buckets": {"primary": doc},
+                "schedules": {
+                    "daily": {"service": "analytics", "bucket": "primary", "databases": [db], "cron": "0 3 * * *"}
+                },
+            },
+        )
+    )
 
 
 @pytest.mark.parametrize(
     "fault",
     ["503 SlowDown", "500 InternalError", "429 TooManyRequests", "reset"],
 )
-def test_passing_faults_are_ridden_out(fault: str, cfg: str, proxy: FaultProxy, s3_server: Any, s3_bucket: Bucket) -> None:
+def test_passing_faults_are_ridden_out(
+    fault: str, cfg: str, proxy: FaultProxy, s3_server: Any, s3_bucket: Bucket
+) -> None:
     # two faults on the listing of the plan, two on the writes of the apply
     for match in ("GET /" + s3_bucket.bucket + "?list-type", "PUT /"):
         if fault == "reset":

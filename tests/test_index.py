@@ -17,14 +17,27 @@ NOW = "2026-11-25T06:00:00Z"
 
 
 @pytest.fixture
-def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_server: Any, s3_bucket: Bucket, chdb_dsn: str,
-        ch: clickhouse.ClickHouse) -> str:
+def cfg(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    s3_server: Any,
+    s3_bucket: Bucket,
+    chdb_dsn: str,
+    ch: clickhouse.ClickHouse,
+) -> str:
     db = small_source(monkeypatch, s3_server, chdb_dsn, ch, "idx")
-    return str(write_config(tmp_path / "c.yaml", {
-        "services": {"analytics": {"dsn": "${TEST_DSN}"}},
-        "buckets": {"primary": s3_bucket_doc(s3_bucket)},
-        "schedules": {"hourly": {"service": "analytics", "bucket": "primary", "databases": [db], "every": "1h"}},
-    }))
+    return str(
+        write_config(
+            tmp_path / "c.yaml",
+            {
+                "services": {"analytics": {"dsn": "${TEST_DSN}"}},
+                "buckets": {"primary": s3_bucket_doc(s3_bucket)},
+                "schedules": {
+                    "hourly": {"service": "analytics", "bucket": "primary", "databases": [db], "every": "1h"}
+                },
+            },
+        )
+    )
 
 
 def requests(line: str) -> dict[str, int]:
@@ -69,7 +82,9 @@ def test_warm_plans_read_the_index_not_each_sidecar(cfg: str, s3_server: Any, s3
     assert sorted(read_json(s3, s3_bucket.bucket, index_key)["backups"]) == sorted(index["backups"])
 
 
-def test_a_folder_removed_behind_the_index_disappears_from_the_plan(cfg: str, s3_server: Any, s3_bucket: Bucket) -> None:
+def test_a_folder_removed_behind_the_index_disappears_from_the_plan(
+    cfg: str, s3_server: Any, s3_bucket: Bucket
+) -> None:
     for hour in range(2):
         assert run("apply", "-f", cfg, "--now", f"2026-11-25T0{hour}:30:00Z", "--auto-approve").code == 0
     s3 = s3_server.client()

@@ -25,17 +25,38 @@ LOCK = "clickhouse/.reconciler/lock"
 def test_lease_is_renewed_while_a_long_export_runs(tmp_path: Path, s3_server: Any, s3_bucket: Bucket) -> None:
     dsn = f"chdb://{tmp_path / 'chdb'}"
     subprocess.run([sys.executable, "-c", SEED, dsn], check=True, timeout=300)
-    cfg = write_config(tmp_path / "c.yaml", {
-        "services": {"analytics": {"dsn": dsn}},
-        "buckets": {"primary": s3_bucket_doc(s3_bucket)},
-        "schedules": {"daily": {"service": "analytics", "bucket": "primary", "databases": ["big"], "cron": "0 3 * * *",
-                                "validate": {"after_export": "checksums"}}},
-    })
-    env = {**os.environ, "TEST_S3_KEY": s3_server.access_key, "TEST_S3_SECRET": s3_server.secret_key,
-           "RECONCILER_LOCK_LEASE": "3s", "PYTHONPATH": str(ROOT)}
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        {
+            "services": {"analytics": {"dsn": dsn}},
+            "buckets": {"primary": s3_bucket_doc(s3_bucket)},
+            "schedules": {
+                "daily": {
+                    "service": "analytics",
+                    "bucket": "primary",
+                    "databases": ["big"],
+                    "cron": "0 3 * * *",
+                    "validate": {"after_export": "checksums"},
+                }
+            },
+        },
+    )
+    env = {
+        **os.environ,
+        "TEST_S3_KEY": s3_server.access_key,
+        "TEST_S3_SECRET": s3_server.secret_key,
+        "RECONCILER_LOCK_LEASE": "3s",
+        "PYTHONPATH": str(ROOT),
+    }
     s3, bucket = s3_server.client(), s3_bucket.bucket
-    proc = subprocess.Popen([sys.executable, "-m", "reconciler", "apply", "-f", str(cfg), "--now", NOW, "--auto-approve"],
-                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "apply", "-f", str(cfg), "--now", NOW, "--auto-approve"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     expiries: list[str] = []
     refused = 0
     deadline = time.monotonic() + 180
@@ -49,8 +70,14 @@ def test_lease_is_renewed_while_a_long_export_runs(tmp_path: Path, s3_server: An
                 expiries.append(lock["lease_expires_at"])
             if len(expiries) >= 3 and refused == 0:
                 # past the first lease: a second apply is still refused, naming the holder
-                other = subprocess.run([sys.executable, "-m", "reconciler", "apply", "-f", str(cfg), "--now", NOW,
-                                        "--auto-approve"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+                other = subprocess.run(
+                    [sys.executable, "-m", "reconciler", "apply", "-f", str(cfg), "--now", NOW, "--auto-approve"],
+                    env=env,
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
                 assert other.returncode == 1 and lock["lock_id"] in other.stderr, other.stderr
                 refused += 1
         time.sleep(0.2)

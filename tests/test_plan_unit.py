@@ -38,26 +38,56 @@ def slot(day: int, hour: int = 3) -> datetime:
     return datetime(2026, 11, day, hour, tzinfo=UTC)
 
 
-def backup(name: str, state: BackupState = BackupState.COMPLETE, kind: str | None = "full", base: str | None = None,
-           validated: bool | None = True) -> ObservedBackup:
+def backup(
+    name: str,
+    state: BackupState = BackupState.COMPLETE,
+    kind: str | None = "full",
+    base: str | None = None,
+    validated: bool | None = True,
+) -> ObservedBackup:
     from reconciler.slots import parse_backup_name
 
     parsed = parse_backup_name(name)
     vals = ()
     if validated is not None:
-        vals = (Validation(ValidationLevel.MANIFEST, NOW - timedelta(hours=1),
-                           ValidationResult.OK if validated else ValidationResult.FAILED, "x"),)
+        vals = (
+            Validation(
+                ValidationLevel.MANIFEST,
+                NOW - timedelta(hours=1),
+                ValidationResult.OK if validated else ValidationResult.FAILED,
+                "x",
+            ),
+        )
     return ObservedBackup(
-        name=name, state=state, slot=parsed[0] if parsed else None, attempt=parsed[1] if parsed else 1,
-        kind=kind if state != BackupState.UNMANAGED else None, base=base, has_manifest=state == BackupState.COMPLETE,
-        validations=vals if state == BackupState.COMPLETE else (), error="boom" if state != BackupState.COMPLETE else None,
+        name=name,
+        state=state,
+        slot=parsed[0] if parsed else None,
+        attempt=parsed[1] if parsed else 1,
+        kind=kind if state != BackupState.UNMANAGED else None,
+        base=base,
+        has_manifest=state == BackupState.COMPLETE,
+        validations=vals if state == BackupState.COMPLETE else (),
+        error="boom" if state != BackupState.COMPLETE else None,
     )
 
 
-def make(backups: list[ObservedBackup] = (), *, full_every: int | None = None, restores: dict | None = None,
-         records: dict | None = None, reachable: bool = True, bucket_ok: bool = True) -> tuple[Config, Observed]:
-    schedule = Schedule(name="daily", service="analytics", bucket="primary", scope=Scope(databases=("shop",)),
-                        cron="0 3 * * *", full_every=full_every)
+def make(
+    backups: list[ObservedBackup] = (),
+    *,
+    full_every: int | None = None,
+    restores: dict | None = None,
+    records: dict | None = None,
+    reachable: bool = True,
+    bucket_ok: bool = True,
+) -> tuple[Config, Observed]:
+    schedule = Schedule(
+        name="daily",
+        service="analytics",
+        bucket="primary",
+        scope=Scope(databases=("shop",)),
+        cron="0 3 * * *",
+        full_every=full_every,
+    )
     config = Config(
         path="c.yaml",
         services={"analytics": Service("analytics", "chdb:///tmp/x"), "staging": Service("staging", "chdb:///tmp/x")},
@@ -68,7 +98,9 @@ def make(backups: list[ObservedBackup] = (), *, full_every: int | None = None, r
     )
     inv = ScheduleInventory("daily", "clickhouse/analytics/daily/", tuple(backups))
     observed = Observed(
-        buckets={"primary": BucketState("primary", bucket_ok, None if bucket_ok else "s3://acme-ch-backups/ does not exist")},
+        buckets={
+            "primary": BucketState("primary", bucket_ok, None if bucket_ok else "s3://acme-ch-backups/ does not exist")
+        },
         services={n: ServiceState(n, reachable, None if reachable else "refused") for n in ("analytics", "staging")},
         schedules={"daily": inv} if bucket_ok else {},
         restores=records or {},
@@ -148,12 +180,14 @@ def test_missing_bucket_is_drift() -> None:
 
 
 def test_unmanaged_and_unvalidated_and_broken_are_drift() -> None:
-    config, observed = make([
-        backup("manual-copy", BackupState.UNMANAGED),
-        backup("20261123T030000Z", validated=False),
-        backup("20261124T030000Z", validated=None),
-        backup("20261125T030000Z"),
-    ])
+    config, observed = make(
+        [
+            backup("manual-copy", BackupState.UNMANAGED),
+            backup("20261123T030000Z", validated=False),
+            backup("20261124T030000Z", validated=None),
+            backup("20261125T030000Z"),
+        ]
+    )
     plan = build_plan(config, observed, NOW)
     kinds = sorted(d.type.value for d in plan.drift)
     assert kinds == ["broken_backup", "unmanaged_backup", "unvalidated_backup"]
@@ -165,8 +199,11 @@ def test_incremental_chain_then_a_new_full() -> None:
     config, observed = make(chain, full_every=3)
     p = build_plan(config, observed, NOW)
     assert (p.actions[0].details["kind"], p.actions[0].details["base"]) == ("incremental", "20261122T030000Z")
-    chain = [backup("20261123T030000Z"), backup("20261124T030000Z", kind="incremental", base="20261123T030000Z"),
-             backup("20261124T150000Z", kind="incremental", base="20261124T030000Z")]
+    chain = [
+        backup("20261123T030000Z"),
+        backup("20261124T030000Z", kind="incremental", base="20261123T030000Z"),
+        backup("20261124T150000Z", kind="incremental", base="20261124T030000Z"),
+    ]
     config, observed = make(chain, full_every=3)
     assert build_plan(config, observed, NOW).actions[0].details["kind"] == "full"
     # a broken base forces a full
@@ -176,8 +213,13 @@ def test_incremental_chain_then_a_new_full() -> None:
 
 
 def restore_decl(target_db: str = "shop_restored") -> dict[str, Restore]:
-    return {"into-staging": Restore("into-staging", RestoreSource(schedule="daily"),
-                                    RestoreTarget(service="staging", databases={"shop": target_db}))}
+    return {
+        "into-staging": Restore(
+            "into-staging",
+            RestoreSource(schedule="daily"),
+            RestoreTarget(service="staging", databases={"shop": target_db}),
+        )
+    }
 
 
 def test_restore_latest_resolves_to_a_name_at_plan_time_and_runs_once() -> None:
@@ -188,7 +230,9 @@ def test_restore_latest_resolves_to_a_name_at_plan_time_and_runs_once() -> None:
     assert r.type == ActionType.RESTORE and r.backup == "20261125T030000Z" and r.depends_on == ()
     assert r.details["databases"] == {"shop": "shop_restored"}
     assert validate_plan(plan.to_json()) is None
-    done = {"into-staging": RestoreRecord("into-staging", "20261125T030000Z", spec_digest(decl["into-staging"]), NOW, "r1")}
+    done = {
+        "into-staging": RestoreRecord("into-staging", "20261125T030000Z", spec_digest(decl["into-staging"]), NOW, "r1")
+    }
     config, observed = make([backup("20261125T030000Z")], restores=decl, records=done)
     assert build_plan(config, observed, NOW).actions == ()
     # a changed declaration is a new restore

@@ -6,7 +6,6 @@ really wrote loaded into it, then observed, validated, pruned and reported by th
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,46 +13,13 @@ import pytest
 
 from reconciler import clickhouse
 from reconciler.model import Bucket
-from reconciler.stores import Store, open_store
+from reconciler.stores import open_store
 from tests.e2e import run, s3_bucket_doc, unique, write_config
+from tests.fixtures_targets import Target, listing, read_json
 
 NOW = "2026-11-25T06:00:00Z"
 SLOT = "20261125T030000Z"
 FOLDER = f"clickhouse/analytics/daily/{SLOT}/"
-
-
-@dataclass
-class Target:
-    provider: str
-    doc: dict[str, Any]  # the config's bucket entry, secrets as ${VAR}
-    store: Store  # to look at what is in the bucket
-
-
-def listing(store: Store, prefix: str = "") -> dict[str, int]:
-    return {o.key: o.size for o in store.list(prefix)}
-
-
-def read_json(store: Store, key: str) -> Any:
-    got = store.read(key)
-    assert got is not None, key
-    return json.loads(got[0])
-
-
-@pytest.fixture(params=["s3", "azure"])
-def target(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, chdb_dsn: str) -> Target:
-    monkeypatch.setenv("TEST_DSN", chdb_dsn)
-    if request.param == "s3":
-        server = request.getfixturevalue("s3_server")
-        bucket: Bucket = request.getfixturevalue("s3_bucket")
-        monkeypatch.setenv("TEST_S3_KEY", server.access_key)
-        monkeypatch.setenv("TEST_S3_SECRET", server.secret_key)
-        return Target("s3", s3_bucket_doc(bucket), open_store(bucket))
-    bucket = request.getfixturevalue("azure_bucket")
-    monkeypatch.setenv("TEST_AZ_ACCOUNT", bucket.credentials.account_name or "")
-    monkeypatch.setenv("TEST_AZ_KEY", bucket.credentials.account_key or "")
-    doc = {"provider": "azure", "bucket": bucket.bucket, "prefix": "clickhouse", "endpoint": bucket.endpoint,
-           "credentials": {"account_name": "${TEST_AZ_ACCOUNT}", "account_key": "${TEST_AZ_KEY}"}}
-    return Target("azure", doc, open_store(bucket))
 
 
 def seed(ch: clickhouse.ClickHouse) -> tuple[str, dict[str, int]]:
@@ -72,17 +38,34 @@ def counts(ch: clickhouse.ClickHouse, db: str) -> dict[str, int]:
 
 def test_core_round_trip(target: Target, tmp_path: Path, ch: clickhouse.ClickHouse) -> None:
     db, rows = seed(ch)
-    cfg = str(write_config(tmp_path / "c.yaml", {
-        "services": {"analytics": {"dsn": "${TEST_DSN}"}, "staging": {"dsn": "${TEST_DSN}"}},
-        "buckets": {"primary": target.doc},
-        "schedules": {"daily": {"service": "analytics", "bucket": "primary", "databases": [db], "cron": "0 3 * * *",
-                                "retention": {"keep_last": 1}}},
-        "restores": {"back": {"from": {"schedule": "daily"}, "to": {"service": "staging", "databases": {db: db + "_r"}}}},
-    }))
+    cfg = str(
+        write_config(
+            tmp_path / "c.yaml",
+            {
+                "services": {"analytics": {"dsn": "${TEST_DSN}"}, "staging": {"dsn": "${TEST_DSN}"}},
+                "buckets": {"primary": target.doc},
+                "schedules": {
+                    "daily": {
+                        "service": "analytics",
+                        "bucket": "primary",
+                        "databases": [db],
+                        "cron": "0 3 * * *",
+                        "retention": {"keep_last": 1},
+                    }
+                },
+                "restores": {
+                    "back": {"from": {"schedule": "daily"}, "to": {"service": "staging", "databases": {db: db + "_r"}}}
+                },
+            },
+        )
+    )
     plan = run("plan", "-f", cfg, "--now", NOW, "--format", "json")
     assert plan.code == 0, plan.err
     assert [a["id"] for a in plan.json()["actions"]] == [
-        f"export/analytics/daily/{SLOT}", f"validate/analytics/daily/{SLOT}", "restore/back"]
+        f"export/analytics/daily/{SLOT}",
+        f"validate/analytics/daily/{SLOT}",
+        "restore/back",
+    ]
     applied = run("apply", "-f", cfg, "--now", NOW, "--auto-approve")
     assert applied.code == 0, applied.out + applied.err
     files = listing(target.store, FOLDER)
@@ -114,12 +97,23 @@ def test_clickhouse_refusing_the_destination_is_reported_with_its_code_and_no_se
     target: Target, tmp_path: Path, ch: clickhouse.ClickHouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db, _ = seed(ch)
-    cfg = str(write_config(tmp_path / "c.yaml", {
-        "services": {"analytics": {"dsn": "${TEST_DSN}"}},
-        "buckets": {"primary": target.doc},
-        "schedules": {"daily": {"service": "analytics", "bucket": "primary", "databases": [db, "no_such_db"],
-                                "cron": "0 3 * * *"}},
-    }))
+    cfg = str(
+        write_config(
+            tmp_path / "c.yaml",
+            {
+                "services": {"analytics": {"dsn": "${TEST_DSN}"}},
+                "buckets": {"primary": target.doc},
+                "schedules": {
+                    "daily": {
+                        "service": "analytics",
+                        "bucket": "primary",
+                        "databases": [db, "no_such_db"],
+                        "cron": "0 3 * * *",
+                    }
+                },
+            },
+        )
+    )
     r = run("apply", "-f", cfg, "--now", NOW, "--auto-approve")
     assert r.code == 1
     assert "Code: 81" in r.out + r.err and "UNKNOWN_DATABASE" in r.out + r.err
@@ -133,20 +127,32 @@ def test_clickhouse_refusing_the_destination_is_reported_with_its_code_and_no_se
     assert drift.code == 2 and "failed_backup" in [d["type"] for d in drift.json()["drift"]]
 
 
-def test_wrong_azure_key_names_the_bucket_provider_and_operation(tmp_path: Path, azure_bucket: Bucket,
-                                                                monkeypatch: pytest.MonkeyPatch, chdb_dsn: str) -> None:
+def test_wrong_azure_key_names_the_bucket_provider_and_operation(
+    tmp_path: Path, azure_bucket: Bucket, monkeypatch: pytest.MonkeyPatch, chdb_dsn: str
+) -> None:
     import base64
 
     wrong = base64.b64encode(b"not the key at all, not the key at all!!").decode()
     monkeypatch.setenv("TEST_DSN", chdb_dsn)
     monkeypatch.setenv("TEST_AZ_ACCOUNT", azure_bucket.credentials.account_name or "")
     monkeypatch.setenv("TEST_AZ_KEY", wrong)
-    cfg = str(write_config(tmp_path / "c.yaml", {
-        "services": {"analytics": {"dsn": "${TEST_DSN}"}},
-        "buckets": {"primary": {"provider": "azure", "bucket": azure_bucket.bucket, "endpoint": azure_bucket.endpoint,
-                                "credentials": {"account_name": "${TEST_AZ_ACCOUNT}", "account_key": "${TEST_AZ_KEY}"}}},
-        "schedules": {"daily": {"service": "analytics", "bucket": "primary", "cron": "0 3 * * *"}},
-    }))
+    cfg = str(
+        write_config(
+            tmp_path / "c.yaml",
+            {
+                "services": {"analytics": {"dsn": "${TEST_DSN}"}},
+                "buckets": {
+                    "primary": {
+                        "provider": "azure",
+                        "bucket": azure_bucket.bucket,
+                        "endpoint": azure_bucket.endpoint,
+                        "credentials": {"account_name": "${TEST_AZ_ACCOUNT}", "account_key": "${TEST_AZ_KEY}"},
+                    }
+                },
+                "schedules": {"daily": {"service": "analytics", "bucket": "primary", "cron": "0 3 * * *"}},
+            },
+        )
+    )
     plan = run("plan", "-f", cfg, "--now", NOW, "--format", "json")
     assert plan.code == 0, plan.err
     (d,) = [d for d in plan.json()["drift"] if d["type"] == "missing_bucket"]
@@ -159,8 +165,13 @@ def test_wrong_azure_key_names_the_bucket_provider_and_operation(tmp_path: Path,
 
 
 def test_gcs_observe_validate_prune_status_on_backups_clickhouse_wrote(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chdb_dsn: str, ch: clickhouse.ClickHouse,
-    s3_server: Any, s3_bucket: Bucket, gcs_bucket: Bucket,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    chdb_dsn: str,
+    ch: clickhouse.ClickHouse,
+    s3_server: Any,
+    s3_bucket: Bucket,
+    gcs_bucket: Bucket,
 ) -> None:
     monkeypatch.setenv("TEST_DSN", chdb_dsn)
     monkeypatch.setenv("TEST_S3_KEY", s3_server.access_key)
@@ -168,12 +179,24 @@ def test_gcs_observe_validate_prune_status_on_backups_clickhouse_wrote(
     monkeypatch.setenv("TEST_HMAC_KEY", "GOOGTESTKEY")
     monkeypatch.setenv("TEST_HMAC_SECRET", "gcs-hmac-secret-value")
     db, _ = seed(ch)
-    schedule = {"service": "analytics", "bucket": "primary", "databases": [db], "cron": "0 3 * * *",
-                "retention": {"keep_last": 1}}
+    schedule = {
+        "service": "analytics",
+        "bucket": "primary",
+        "databases": [db],
+        "cron": "0 3 * * *",
+        "retention": {"keep_last": 1},
+    }
     # ClickHouse really writes two days of backups (to the S3 server)...
-    s3cfg = str(write_config(tmp_path / "s3.yaml", {"services": {"analytics": {"dsn": "${TEST_DSN}"}},
-                                                     "buckets": {"primary": s3_bucket_doc(s3_bucket)},
-                                                     "schedules": {"daily": {**schedule, "retention": {}}}}))
+    s3cfg = str(
+        write_config(
+            tmp_path / "s3.yaml",
+            {
+                "services": {"analytics": {"dsn": "${TEST_DSN}"}},
+                "buckets": {"primary": s3_bucket_doc(s3_bucket)},
+                "schedules": {"daily": {**schedule, "retention": {}}},
+            },
+        )
+    )
     for now in (NOW, "2026-11-26T06:00:00Z"):
         assert run("apply", "-f", s3cfg, "--now", now, "--auto-approve").code == 0
     # ...and every object of them is loaded into fake-gcs-server under the same keys
@@ -182,13 +205,24 @@ def test_gcs_observe_validate_prune_status_on_backups_clickhouse_wrote(
         got = s3store.read(key)
         assert got is not None
         gcs.write(key, got[0])
-    gcfg = str(write_config(tmp_path / "gcs.yaml", {
-        "services": {"analytics": {"dsn": "${TEST_DSN}"}},
-        "buckets": {"primary": {"provider": "gcs", "bucket": gcs_bucket.bucket, "prefix": "clickhouse",
-                                "gcs_json_endpoint": gcs_bucket.gcs_json_endpoint,
-                                "credentials": {"hmac_key": "${TEST_HMAC_KEY}", "hmac_secret": "${TEST_HMAC_SECRET}"}}},
-        "schedules": {"daily": schedule},
-    }))
+    gcfg = str(
+        write_config(
+            tmp_path / "gcs.yaml",
+            {
+                "services": {"analytics": {"dsn": "${TEST_DSN}"}},
+                "buckets": {
+                    "primary": {
+                        "provider": "gcs",
+                        "bucket": gcs_bucket.bucket,
+                        "prefix": "clickhouse",
+                        "gcs_json_endpoint": gcs_bucket.gcs_json_endpoint,
+                        "credentials": {"hmac_key": "${TEST_HMAC_KEY}", "hmac_secret": "${TEST_HMAC_SECRET}"},
+                    }
+                },
+                "schedules": {"daily": schedule},
+            },
+        )
+    )
     later = "2026-11-26T06:00:00Z"
     status = run("status", "-f", gcfg, "--format", "json", "--now", later)
     assert status.code == 0, status.err

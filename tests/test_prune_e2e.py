@@ -41,10 +41,19 @@ def test_forty_days_of_incrementals_and_retention(
     db = unique("daily")
     ch.command(f"CREATE DATABASE {db}")
     ch.command(f"CREATE TABLE {db}.events (id UInt64, day UInt16, v String) ENGINE = MergeTree ORDER BY id")
-    schedule = {"service": "analytics", "bucket": "primary", "databases": [db], "cron": "0 3 * * *",
-                "incremental": {"full_every": 7}, "retention": {"keep_daily": 7, "keep_weekly": 4}}
-    base = {"services": {"analytics": {"dsn": "${TEST_DSN}"}, "staging": {"dsn": "${TEST_DSN}"}},
-            "buckets": {"primary": s3_bucket_doc(s3_bucket)}, "schedules": {"daily": schedule}}
+    schedule = {
+        "service": "analytics",
+        "bucket": "primary",
+        "databases": [db],
+        "cron": "0 3 * * *",
+        "incremental": {"full_every": 7},
+        "retention": {"keep_daily": 7, "keep_weekly": 4},
+    }
+    base = {
+        "services": {"analytics": {"dsn": "${TEST_DSN}"}, "staging": {"dsn": "${TEST_DSN}"}},
+        "buckets": {"primary": s3_bucket_doc(s3_bucket)},
+        "schedules": {"daily": schedule},
+    }
     cfg = str(write_config(tmp_path / "c.yaml", base))
     start = datetime(2026, 10, 1, 4, tzinfo=UTC)
     kinds: dict[str, tuple[str, str | None]] = {}
@@ -81,11 +90,32 @@ def test_forty_days_of_incrementals_and_retention(
     newest = names[-1]
     assert kinds[newest][0] == "incremental"
     target = f"{db}_restored"
-    cfg2 = write_config(tmp_path / "c2.yaml", {**base, "restores": {"check": {
-        "from": {"schedule": "daily", "backup": newest}, "to": {"service": "staging", "databases": {db: target}}}}})
-    r = run("apply", "-f", str(cfg2), "--now", (start + timedelta(days=39)).isoformat(), "--auto-approve", "--target", "check")
+    cfg2 = write_config(
+        tmp_path / "c2.yaml",
+        {
+            **base,
+            "restores": {
+                "check": {
+                    "from": {"schedule": "daily", "backup": newest},
+                    "to": {"service": "staging", "databases": {db: target}},
+                }
+            },
+        },
+    )
+    r = run(
+        "apply",
+        "-f",
+        str(cfg2),
+        "--now",
+        (start + timedelta(days=39)).isoformat(),
+        "--auto-approve",
+        "--target",
+        "check",
+    )
     assert r.code == 0 and "1 done" in r.out, r.out + r.err
-    assert ch.query(f"SELECT count(), sum(id) FROM {target}.events") == ch.query(f"SELECT count(), sum(id) FROM {db}.events")
+    assert ch.query(f"SELECT count(), sum(id) FROM {target}.events") == ch.query(
+        f"SELECT count(), sum(id) FROM {db}.events"
+    )
 
 
 def _synthesize(s3: Any, bucket: str, days: int, files: int) -> list[str]:
@@ -97,14 +127,30 @@ def _synthesize(s3: Any, bucket: str, days: int, files: int) -> list[str]:
         name = slot_name(slot)
         names.append(name)
         folder = f"clickhouse/analytics/daily/{name}/"
-        contents = "".join(f"<file><name>data/f{i}.bin</name><size>3</size><checksum>x</checksum></file>" for i in range(files))
-        puts.append((folder + ".backup", f"<config><version>1</version><contents>{contents}</contents></config>".encode()))
+        contents = "".join(
+            f"<file><name>data/f{i}.bin</name><size>3</size><checksum>x</checksum></file>" for i in range(files)
+        )
+        puts.append(
+            (folder + ".backup", f"<config><version>1</version><contents>{contents}</contents></config>".encode())
+        )
         puts += [(folder + f"data/f{i}.bin", b"abc") for i in range(files)]
-        sidecar = {"format_version": 1, "service": "analytics", "schedule": "daily", "backup": name,
-                   "slot": slot.isoformat().replace("+00:00", "Z"), "kind": "full", "base": None, "scope": {"all": True},
-                   "location": "", "state": "complete", "operation": {"id": "x", "status": "BACKUP_CREATED", "error": None},
-                   "sizes": {"num_files": files, "total_size": 3 * files}, "timings": {}, "run_id": "r0",
-                   "validations": [{"level": "manifest", "at": "2026-11-24T00:00:00Z", "result": "ok", "detail": ""}]}
+        sidecar = {
+            "format_version": 1,
+            "service": "analytics",
+            "schedule": "daily",
+            "backup": name,
+            "slot": slot.isoformat().replace("+00:00", "Z"),
+            "kind": "full",
+            "base": None,
+            "scope": {"all": True},
+            "location": "",
+            "state": "complete",
+            "operation": {"id": "x", "status": "BACKUP_CREATED", "error": None},
+            "sizes": {"num_files": files, "total_size": 3 * files},
+            "timings": {},
+            "run_id": "r0",
+            "validations": [{"level": "manifest", "at": "2026-11-24T00:00:00Z", "result": "ok", "detail": ""}],
+        }
         puts.append((folder + "reconciler.json", json.dumps(sidecar).encode()))
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda kv: s3.put_object(Bucket=bucket, Key=kv[0], Body=kv[1]), puts))
@@ -121,21 +167,51 @@ def test_killed_prune_is_finished_by_the_next_apply_and_touches_nothing_else(
     other["clickhouse/unrelated.txt"] = b"keep"
     for k, v in other.items():
         s3.put_object(Bucket=bucket, Key=k, Body=v)
-    cfg = write_config(tmp_path / "c.yaml", {
-        "services": {"analytics": {"dsn": f"chdb://{tmp_path / 'chdb'}"}},
-        "buckets": {"primary": s3_bucket_doc(s3_bucket)},
-        "schedules": {"daily": {"service": "analytics", "bucket": "primary", "cron": "0 3 * * *",
-                                "retention": {"keep_last": 3}}},
-    })
-    env = {**os.environ, "TEST_S3_KEY": s3_server.access_key, "TEST_S3_SECRET": s3_server.secret_key,
-           "PYTHONPATH": str(ROOT), "RECONCILER_LOCK_LEASE": "2s"}
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        {
+            "services": {"analytics": {"dsn": f"chdb://{tmp_path / 'chdb'}"}},
+            "buckets": {"primary": s3_bucket_doc(s3_bucket)},
+            "schedules": {
+                "daily": {
+                    "service": "analytics",
+                    "bucket": "primary",
+                    "cron": "0 3 * * *",
+                    "retention": {"keep_last": 3},
+                }
+            },
+        },
+    )
+    env = {
+        **os.environ,
+        "TEST_S3_KEY": s3_server.access_key,
+        "TEST_S3_SECRET": s3_server.secret_key,
+        "PYTHONPATH": str(ROOT),
+        "RECONCILER_LOCK_LEASE": "2s",
+    }
     now = names[-1][:4] + "-" + names[-1][4:6] + "-" + names[-1][6:8] + "T05:00:00Z"
     kept = names[-3:]
     before_kept = {k: v for k, v in keys(s3, bucket, "clickhouse/analytics/daily/").items() if k.split("/")[3] in kept}
 
-    proc = subprocess.Popen([sys.executable, "-m", "reconciler", "apply", "-f", str(cfg), "--now", now,
-                             "--auto-approve", "--parallelism", "1"], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "apply",
+            "-f",
+            str(cfg),
+            "--now",
+            now,
+            "--auto-approve",
+            "--parallelism",
+            "1",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         sidecars = [k for k in keys(s3, bucket, "clickhouse/analytics/daily/") if k.endswith("reconciler.json")]
@@ -149,14 +225,26 @@ def test_killed_prune_is_finished_by_the_next_apply_and_touches_nothing_else(
     assert len(left - set(kept)) >= 2, "the kill came too late to interrupt the prune"
 
     time.sleep(2.5)  # the killed apply's lease runs out
-    plan = subprocess.run([sys.executable, "-m", "reconciler", "plan", "-f", str(cfg), "--now", now, "--format", "json"],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    plan = subprocess.run(
+        [sys.executable, "-m", "reconciler", "plan", "-f", str(cfg), "--now", now, "--format", "json"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert plan.returncode == 0, plan.stderr
     doc = json.loads(plan.stdout)
     assert {a["type"] for a in doc["actions"]} == {"prune"}
     assert sorted(a["backup"] for a in doc["actions"]) == sorted(left - set(kept))
-    applied = subprocess.run([sys.executable, "-m", "reconciler", "apply", "-f", str(cfg), "--now", now, "--auto-approve"],
-                             env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    applied = subprocess.run(
+        [sys.executable, "-m", "reconciler", "apply", "-f", str(cfg), "--now", now, "--auto-approve"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert applied.returncode == 0, applied.stdout + applied.stderr
     after = keys(s3, bucket, "clickhouse/analytics/daily/")
     assert after == before_kept  # the kept backups, every object of them, and nothing else

@@ -60,19 +60,39 @@ def histories(draw: st.DrawFn) -> list[ObservedBackup]:
     chain_len = 0
     for _ in range(n):
         t += timedelta(hours=draw(st.sampled_from([1, 3, 6, 24, 24, 24, 72, 24 * 9, 24 * 40])))
-        state = draw(st.sampled_from([BackupState.COMPLETE] * 6 + [BackupState.FAILED, BackupState.ABANDONED, BackupState.UNMANAGED]))
+        state = draw(
+            st.sampled_from(
+                [BackupState.COMPLETE] * 6 + [BackupState.FAILED, BackupState.ABANDONED, BackupState.UNMANAGED]
+            )
+        )
         name = slot_name(t)
         if state != BackupState.COMPLETE:
-            out.append(ObservedBackup(name=name, state=state, slot=t, kind=None if state == BackupState.UNMANAGED else "full",
-                                      started_at=t))
+            out.append(
+                ObservedBackup(
+                    name=name,
+                    state=state,
+                    slot=t,
+                    kind=None if state == BackupState.UNMANAGED else "full",
+                    started_at=t,
+                )
+            )
             continue
         prev = next((b for b in reversed(out) if b.state == BackupState.COMPLETE), None)
         incremental = prev is not None and chain_len < 6 and draw(st.booleans())
         chain_len = chain_len + 1 if incremental else 0
         result = draw(st.sampled_from([ValidationResult.OK] * 4 + [ValidationResult.FAILED, None]))
         vals = () if result is None else (Validation(ValidationLevel.MANIFEST, t, result),)
-        out.append(ObservedBackup(name=name, state=state, slot=t, kind="incremental" if incremental else "full",
-                                  base=prev.name if incremental and prev else None, has_manifest=True, validations=vals))
+        out.append(
+            ObservedBackup(
+                name=name,
+                state=state,
+                slot=t,
+                kind="incremental" if incremental else "full",
+                base=prev.name if incremental and prev else None,
+                has_manifest=True,
+                validations=vals,
+            )
+        )
     if out and draw(st.booleans()):  # an export running right now
         t += timedelta(hours=1)
         out.append(ObservedBackup(name=slot_name(t), state=BackupState.RUNNING, slot=t, kind="full"))
@@ -87,7 +107,7 @@ def oracle_rules(policy: Retention, cands: list[Candidate]) -> set[str]:
     for n, key in (
         (policy.keep_hourly, lambda t: t.strftime("%Y%m%d%H")),
         (policy.keep_daily, lambda t: t.strftime("%Y%m%d")),
-        (policy.keep_weekly, lambda t: "%d-%02d" % t.isocalendar()[:2]),
+        (policy.keep_weekly, lambda t: f"{t.isocalendar()[0]}-{t.isocalendar()[1]:02d}"),
         (policy.keep_monthly, lambda t: t.strftime("%Y%m")),
         (policy.keep_yearly, lambda t: t.strftime("%Y")),
     ):
@@ -101,19 +121,44 @@ def oracle_rules(policy: Retention, cands: list[Candidate]) -> set[str]:
     return keep
 
 
-def setup(history: list[ObservedBackup], policy: Retention, prune_unmanaged: bool, reachable: bool) -> tuple[Config, Observed, Schedule]:
-    schedule = Schedule(name="s", service="svc", bucket="b", every=timedelta(hours=1), retention=policy,
-                        prune_unmanaged=prune_unmanaged, full_every=7)
-    config = Config("c.yaml", {"svc": Service("svc", "chdb:///x")}, {"b": Bucket("b", Provider.S3, "bkt")},
-                    {"s": schedule}, {}, "sha256:" + "0" * 64)
-    observed = Observed({"b": BucketState("b", True)}, {"svc": ServiceState("svc", reachable)},
-                        {"s": ScheduleInventory("s", "svc/s/", tuple(history))}, {}, "sha256:" + "1" * 64)
+def setup(
+    history: list[ObservedBackup], policy: Retention, prune_unmanaged: bool, reachable: bool
+) -> tuple[Config, Observed, Schedule]:
+    schedule = Schedule(
+        name="s",
+        service="svc",
+        bucket="b",
+        every=timedelta(hours=1),
+        retention=policy,
+        prune_unmanaged=prune_unmanaged,
+        full_every=7,
+    )
+    config = Config(
+        "c.yaml",
+        {"svc": Service("svc", "chdb:///x")},
+        {"b": Bucket("b", Provider.S3, "bkt")},
+        {"s": schedule},
+        {},
+        "sha256:" + "0" * 64,
+    )
+    observed = Observed(
+        {"b": BucketState("b", True)},
+        {"svc": ServiceState("svc", reachable)},
+        {"s": ScheduleInventory("s", "svc/s/", tuple(history))},
+        {},
+        "sha256:" + "1" * 64,
+    )
     return config, observed, schedule
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(history=histories(), policy=policies, prune_unmanaged=st.booleans(), reachable=st.booleans(),
-       hours_later=st.integers(0, 24 * 60))
+@given(
+    history=histories(),
+    policy=policies,
+    prune_unmanaged=st.booleans(),
+    reachable=st.booleans(),
+    hours_later=st.integers(0, 24 * 60),
+)
 def test_planned_prunes_keep_everything_the_policy_and_the_floors_need(
     history: list[ObservedBackup], policy: Retention, prune_unmanaged: bool, reachable: bool, hours_later: int
 ) -> None:
@@ -191,9 +236,12 @@ def test_worked_example_from_the_readme() -> None:
     assert sorted(kept) == [
         "20261108T030000Z",  # Sunday, ISO week 45: keep_weekly
         "20261115T030000Z",  # Sunday, ISO week 46: keep_weekly
-        "20261119T030000Z", "20261120T030000Z", "20261121T030000Z",  # keep_daily
+        "20261119T030000Z",
+        "20261120T030000Z",
+        "20261121T030000Z",  # keep_daily
         "20261122T030000Z",  # keep_daily, and Sunday of week 47: keep_weekly
-        "20261123T030000Z", "20261124T030000Z",  # keep_daily
+        "20261123T030000Z",
+        "20261124T030000Z",  # keep_daily
         "20261125T030000Z",  # keep_daily, week 48: keep_weekly, and the newest validated
     ]
     assert "keep_weekly=4" in kept["20261122T030000Z"] and "keep_daily=7" in kept["20261122T030000Z"]

@@ -20,14 +20,27 @@ SLOT = "20261125T030000Z"
 
 
 @pytest.fixture
-def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_server: Any, s3_bucket: Bucket, chdb_dsn: str,
-        ch: clickhouse.ClickHouse) -> str:
+def cfg(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    s3_server: Any,
+    s3_bucket: Bucket,
+    chdb_dsn: str,
+    ch: clickhouse.ClickHouse,
+) -> str:
     db = small_source(monkeypatch, s3_server, chdb_dsn, ch, "saved")
-    return str(write_config(tmp_path / "c.yaml", {
-        "services": {"analytics": {"dsn": "${TEST_DSN}"}},
-        "buckets": {"primary": s3_bucket_doc(s3_bucket)},
-        "schedules": {"daily": {"service": "analytics", "bucket": "primary", "databases": [db], "cron": "0 3 * * *"}},
-    }))
+    return str(
+        write_config(
+            tmp_path / "c.yaml",
+            {
+                "services": {"analytics": {"dsn": "${TEST_DSN}"}},
+                "buckets": {"primary": s3_bucket_doc(s3_bucket)},
+                "schedules": {
+                    "daily": {"service": "analytics", "bucket": "primary", "databases": [db], "cron": "0 3 * * *"}
+                },
+            },
+        )
+    )
 
 
 def test_apply_carries_out_exactly_the_saved_plan(cfg: str, tmp_path: Path, s3_server: Any, s3_bucket: Bucket) -> None:

@@ -9,13 +9,20 @@ KEY = "clickhouse/analytics/daily/20261125T030000Z/"
 
 
 def s3(**creds: str) -> Bucket:
-    return Bucket("primary", Provider.S3, "acme-ch-backups", "clickhouse", "eu-west-1", credentials=Credentials(**creds))
+    return Bucket(
+        "primary", Provider.S3, "acme-ch-backups", "clickhouse", "eu-west-1", credentials=Credentials(**creds)
+    )
 
 
 def test_s3_credential_forms() -> None:
     url = "'https://acme-ch-backups.s3.eu-west-1.amazonaws.com/clickhouse/analytics/daily/20261125T030000Z'"
-    assert destination_sql(s3(access_key_id="AKIA1", secret_access_key="sekret"), KEY) == f"S3({url}, 'AKIA1', 'sekret')"
-    assert destination_sql(s3(access_key_id="AKIA1", secret_access_key="sekret"), KEY, hide=True) == f"S3({url}, 'AKIA1', '[HIDDEN]')"
+    assert (
+        destination_sql(s3(access_key_id="AKIA1", secret_access_key="sekret"), KEY) == f"S3({url}, 'AKIA1', 'sekret')"
+    )
+    assert (
+        destination_sql(s3(access_key_id="AKIA1", secret_access_key="sekret"), KEY, hide=True)
+        == f"S3({url}, 'AKIA1', '[HIDDEN]')"
+    )
     assert (
         destination_sql(s3(access_key_id="ASIA1", secret_access_key="sekret", session_token="tok"), KEY, hide=True)
         == f"S3({url}, 'ASIA1', '[HIDDEN]', '[HIDDEN]')"
@@ -30,29 +37,49 @@ def test_s3_credential_forms() -> None:
 
 
 def test_gcs_is_written_through_the_s3_interop_api_with_hmac() -> None:
-    gcs = Bucket("primary", Provider.GCS, "acme-gcs", "clickhouse", credentials=Credentials(hmac_key="GOOG1", hmac_secret="hsecret"),
-                 gcs_json_endpoint="http://127.0.0.1:4443")
+    gcs = Bucket(
+        "primary",
+        Provider.GCS,
+        "acme-gcs",
+        "clickhouse",
+        credentials=Credentials(hmac_key="GOOG1", hmac_secret="hsecret"),
+        gcs_json_endpoint="http://127.0.0.1:4443",
+    )
     dest = destination_sql(gcs, KEY)
-    assert dest == ("S3('https://storage.googleapis.com/acme-gcs/clickhouse/analytics/daily/20261125T030000Z', "
-                    "'GOOG1', 'hsecret')")
+    assert dest == (
+        "S3('https://storage.googleapis.com/acme-gcs/clickhouse/analytics/daily/20261125T030000Z', 'GOOG1', 'hsecret')"
+    )
     assert destination_sql(gcs, KEY, hide=True).endswith("'GOOG1', '[HIDDEN]')")
     assert backup_sql(Scope(databases=("shop",)), destination_sql(gcs, KEY, hide=True), "op-1") == (
         "BACKUP DATABASE `shop` TO S3('https://storage.googleapis.com/acme-gcs/clickhouse/analytics/daily/"
         "20261125T030000Z', 'GOOG1', '[HIDDEN]') SETTINGS id = 'op-1' ASYNC"
     )
-    assert restore_sql(Scope(databases=("shop",)), {"shop": "shop_restored"}, destination_sql(gcs, KEY, hide=True), "op-2") == (
+    assert restore_sql(
+        Scope(databases=("shop",)), {"shop": "shop_restored"}, destination_sql(gcs, KEY, hide=True), "op-2"
+    ) == (
         "RESTORE DATABASE `shop` AS `shop_restored` FROM S3('https://storage.googleapis.com/acme-gcs/clickhouse/"
         "analytics/daily/20261125T030000Z', 'GOOG1', '[HIDDEN]') SETTINGS id = 'op-2' ASYNC"
     )
 
 
 def test_azure_forms() -> None:
-    cs = Bucket("primary", Provider.AZURE, "ch-backups", "clickhouse",
-                credentials=Credentials(connection_string="DefaultEndpointsProtocol=https;AccountName=a;AccountKey=k=="))
+    cs = Bucket(
+        "primary",
+        Provider.AZURE,
+        "ch-backups",
+        "clickhouse",
+        credentials=Credentials(connection_string="DefaultEndpointsProtocol=https;AccountName=a;AccountKey=k=="),
+    )
     assert destination_sql(cs, KEY, hide=True) == (
         "AzureBlobStorage('[HIDDEN]', 'ch-backups', 'clickhouse/analytics/daily/20261125T030000Z')"
     )
-    key = Bucket("primary", Provider.AZURE, "ch-backups", "clickhouse", credentials=Credentials(account_name="acct", account_key="k=="))
+    key = Bucket(
+        "primary",
+        Provider.AZURE,
+        "ch-backups",
+        "clickhouse",
+        credentials=Credentials(account_name="acct", account_key="k=="),
+    )
     assert destination_sql(key, KEY) == (
         "AzureBlobStorage('https://acct.blob.core.windows.net', 'ch-backups', "
         "'clickhouse/analytics/daily/20261125T030000Z', 'acct', 'k==')"
@@ -62,13 +89,13 @@ def test_azure_forms() -> None:
 def test_scopes_and_settings() -> None:
     d = "S3('u')"
     assert backup_sql(Scope(), d, "x") == (
-        "BACKUP ALL EXCEPT DATABASES `system`, `information_schema`, `INFORMATION_SCHEMA` TO S3('u') SETTINGS id = 'x' ASYNC"
+        "BACKUP ALL EXCEPT DATABASES `system`, `information_schema`, `INFORMATION_SCHEMA` TO S3('u') SETTINGS id = 'x' ASYNC"  # noqa: E501 (an exact expected string)
     )
     assert backup_sql(Scope(tables=("shop.orders", "shop.customers")), d, "x", base="S3('b')") == (
-        "BACKUP TABLE `shop`.`orders`, TABLE `shop`.`customers` TO S3('u') SETTINGS id = 'x', base_backup = S3('b') ASYNC"
+        "BACKUP TABLE `shop`.`orders`, TABLE `shop`.`customers` TO S3('u') SETTINGS id = 'x', base_backup = S3('b') ASYNC"  # noqa: E501 (an exact expected string)
     )
     assert restore_sql(Scope(tables=("shop.orders",)), {"shop": "s2"}, d, "y", allow_non_empty_tables=True) == (
-        "RESTORE TABLE `shop`.`orders` AS `s2`.`orders` FROM S3('u') SETTINGS id = 'y', allow_non_empty_tables = true ASYNC"
+        "RESTORE TABLE `shop`.`orders` AS `s2`.`orders` FROM S3('u') SETTINGS id = 'y', allow_non_empty_tables = true ASYNC"  # noqa: E501 (an exact expected string)
     )
     assert restore_sql(Scope(databases=("a", "b")), {"a": "a2"}, d, "z") == (
         "RESTORE DATABASE `a` AS `a2` FROM S3('u') SETTINGS id = 'z' ASYNC"

@@ -18,7 +18,7 @@ from reconciler.model import Action, ActionType, OutcomeStatus
 from reconciler.scratch import SCRATCH, scratch_prefix
 from reconciler.stores import open_store
 from tests.e2e import run, unique, write_config
-from tests.test_providers import Target, listing, read_json, target  # noqa: F401  (the s3/azure fixture)
+from tests.fixtures_targets import Target, listing, read_json
 
 NOW = "2026-11-25T06:00:00Z"
 SLOT = "20261125T030000Z"
@@ -40,15 +40,32 @@ def config_doc(target: Target, db: str, validate: dict[str, Any]) -> dict[str, A
     return {
         "services": {"analytics": {"dsn": "${TEST_DSN}"}, "scratch": {"dsn": "${TEST_DSN}"}},
         "buckets": {"primary": target.doc},
-        "schedules": {"daily": {"service": "analytics", "bucket": "primary", "databases": [db], "cron": "0 3 * * *",
-                                "validate": validate}},
+        "schedules": {
+            "daily": {
+                "service": "analytics",
+                "bucket": "primary",
+                "databases": [db],
+                "cron": "0 3 * * *",
+                "validate": validate,
+            }
+        },
     }
 
 
-def test_clean_backups_pass_manifest_checksums_and_drill(target: Target, tmp_path: Path, ch: clickhouse.ClickHouse) -> None:
+def test_clean_backups_pass_manifest_checksums_and_drill(
+    target: Target, tmp_path: Path, ch: clickhouse.ClickHouse
+) -> None:
     db = seed(ch)
-    cfg = str(write_config(tmp_path / "c.yaml", config_doc(target, db, {
-        "after_export": "manifest", "checksums_every": "7d", "drill": {"service": "scratch", "every": "30d"}})))
+    cfg = str(
+        write_config(
+            tmp_path / "c.yaml",
+            config_doc(
+                target,
+                db,
+                {"after_export": "manifest", "checksums_every": "7d", "drill": {"service": "scratch", "every": "30d"}},
+            ),
+        )
+    )
     plan = run("plan", "-f", cfg, "--now", NOW, "--format", "json").json()
     assert [(a["id"], a.get("level")) for a in plan["actions"]] == [
         (f"export/analytics/daily/{SLOT}", None),
@@ -93,7 +110,12 @@ CORRUPTIONS = {
 
 @pytest.mark.parametrize("case", list(CORRUPTIONS))
 def test_each_corruption_is_caught_by_the_cheapest_level(
-    case: str, tmp_path: Path, ch: clickhouse.ClickHouse, monkeypatch: pytest.MonkeyPatch, s3_server: Any, s3_bucket: Any,
+    case: str,
+    tmp_path: Path,
+    ch: clickhouse.ClickHouse,
+    monkeypatch: pytest.MonkeyPatch,
+    s3_server: Any,
+    s3_bucket: Any,
     chdb_dsn: str,
 ) -> None:
     from tests.e2e import s3_bucket_doc
@@ -114,7 +136,9 @@ def test_each_corruption_is_caught_by_the_cheapest_level(
     if how == "delete":
         t.store.delete(victim)
     else:
-        new = {"append": data + b"x", "truncate": data[:-100], "flip": _flip(data), "manifest": b"<config><contents>"}[how]
+        new = {"append": data + b"x", "truncate": data[:-100], "flip": _flip(data), "manifest": b"<config><contents>"}[
+            how
+        ]
         assert how != "flip" or len(new) == len(data)
         t.store.write(victim, new)
 
@@ -122,8 +146,17 @@ def test_each_corruption_is_caught_by_the_cheapest_level(
     ctx = ApplyContext(config, Connections(config), NullConsole(), "test-run")
 
     def validate(level: str) -> Any:
-        action = Action(f"validate/analytics/daily/{SLOT}", ActionType.VALIDATE, "test", (), "analytics", "daily",
-                        "primary", SLOT, {"level": level})
+        action = Action(
+            f"validate/analytics/daily/{SLOT}",
+            ActionType.VALIDATE,
+            "test",
+            (),
+            "analytics",
+            "daily",
+            "primary",
+            SLOT,
+            {"level": level},
+        )
         return run_validate(ctx, action)
 
     manifest = validate("manifest")
@@ -147,8 +180,12 @@ def test_failed_drill_and_crashed_drill_leave_no_scratch_database(
     target: Target, tmp_path: Path, ch: clickhouse.ClickHouse
 ) -> None:
     db = seed(ch)
-    cfg = str(write_config(tmp_path / "c.yaml", config_doc(target, db, {
-        "after_export": "manifest", "drill": {"service": "scratch", "every": "30d"}})))
+    cfg = str(
+        write_config(
+            tmp_path / "c.yaml",
+            config_doc(target, db, {"after_export": "manifest", "drill": {"service": "scratch", "every": "30d"}}),
+        )
+    )
     config = load_config(cfg)
     # a drill that crashed earlier left a scratch database behind
     leftover = scratch_prefix(config, "daily", "earlier-run") + db

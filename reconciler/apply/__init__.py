@@ -17,8 +17,8 @@ from .. import layout
 from ..errors import ReconcilerError, StalePlan
 from ..model import Action, ActionType, Config, Outcome, OutcomeStatus, Plan, iso
 from ..redact import redact
-from .context import ApplyContext, wall_clock
 from .configure import run_configure
+from .context import ApplyContext, wall_clock
 from .export import run_export
 from .index_update import refresh, touched_schedules
 from .lock import BucketLock, LeaseKeeper, force_unlock
@@ -26,7 +26,18 @@ from .prune import run_prune
 from .restore import run_restore
 from .validate import run_validate
 
-__all__ = ["check_references", "refresh", "wall_clock", "ApplyContext", "ApplyResult", "hold_locks", "execute", "new_run_id", "force_unlock", "BucketLock"]
+__all__ = [
+    "check_references",
+    "refresh",
+    "wall_clock",
+    "ApplyContext",
+    "ApplyResult",
+    "hold_locks",
+    "execute",
+    "new_run_id",
+    "force_unlock",
+    "BucketLock",
+]
 
 Executor = Callable[[ApplyContext, Action], Outcome]
 EXECUTORS: dict[ActionType, Executor] = {
@@ -68,10 +79,14 @@ def check_references(plan: Plan, config: Config) -> None:
             ("bucket", a.bucket, config.buckets),
         ):
             if name is not None and name not in known:
-                raise StalePlan(f"the saved plan's action {a.id} names {kind} {name}, which the config does not declare")
+                raise StalePlan(
+                    f"the saved plan's action {a.id} names {kind} {name}, which the config does not declare"
+                )
         restore = a.details.get("restore")
         if a.type == ActionType.RESTORE and restore not in config.restores:
-            raise StalePlan(f"the saved plan's action {a.id} names restore {restore}, which the config does not declare")
+            raise StalePlan(
+                f"the saved plan's action {a.id} names restore {restore}, which the config does not declare"
+            )
 
 
 def new_run_id(now: datetime) -> str:
@@ -79,7 +94,9 @@ def new_run_id(now: datetime) -> str:
 
 
 @contextmanager
-def hold_locks(ctx: ApplyContext, buckets: Iterable[str], lease: timedelta = DEFAULT_LEASE) -> Iterator[list[BucketLock]]:
+def hold_locks(
+    ctx: ApplyContext, buckets: Iterable[str], lease: timedelta = DEFAULT_LEASE
+) -> Iterator[list[BucketLock]]:
     """Take the lock of every bucket prefix the run touches (in a fixed order, so that two
     applies over overlapping buckets cannot deadlock), renew them while the run lasts, and
     release them at the end, also on error."""
@@ -122,7 +139,13 @@ def _run_one(ctx: ApplyContext, action: Action) -> Outcome:
     started = ctx.clock()
     executor = EXECUTORS.get(action.type)
     if executor is None:
-        return Outcome(action.id, OutcomeStatus.FAILED, f"{action.type.value} actions are not supported by this version", started, started)
+        return Outcome(
+            action.id,
+            OutcomeStatus.FAILED,
+            f"{action.type.value} actions are not supported by this version",
+            started,
+            started,
+        )
     try:
         return executor(ctx, action)
     except ReconcilerError as e:
@@ -131,7 +154,9 @@ def _run_one(ctx: ApplyContext, action: Action) -> Outcome:
         return Outcome(action.id, OutcomeStatus.FAILED, redact(f"{e.__class__.__name__}: {e}"), started, ctx.clock())
 
 
-def _run_actions(actions: list[Action], ctx: ApplyContext, parallelism: int, lock_lost: Callable[[], bool]) -> list[Outcome]:
+def _run_actions(
+    actions: list[Action], ctx: ApplyContext, parallelism: int, lock_lost: Callable[[], bool]
+) -> list[Outcome]:
     status: dict[str, OutcomeStatus] = {}
     outcomes: list[Outcome] = []
     ids = {a.id for a in actions}
@@ -152,7 +177,9 @@ def _run_actions(actions: list[Action], ctx: ApplyContext, parallelism: int, loc
                 bad = [d for d in deps if status.get(d) in (OutcomeStatus.FAILED, OutcomeStatus.SKIPPED)]
                 if missing or bad:
                     pending.remove(action)
-                    why = f"depends on {(missing or bad)[0]}, which " + ("is not in the plan" if missing else "did not succeed")
+                    why = f"depends on {(missing or bad)[0]}, which " + (
+                        "is not in the plan" if missing else "did not succeed"
+                    )
                     now = ctx.clock()
                     finish(action, Outcome(action.id, OutcomeStatus.SKIPPED, why, now, now))
                     continue
@@ -198,7 +225,9 @@ def _write_run_records(
         "format_version": 1,
         "run_id": ctx.run_id,
         "host": socket.gethostname(),
-        "status": "running" if finished is None else ("ok" if all(o.status == OutcomeStatus.DONE for o in outcomes) else "failed"),
+        "status": "running"
+        if finished is None
+        else ("ok" if all(o.status == OutcomeStatus.DONE for o in outcomes) else "failed"),
         "started_at": iso(started),
         "finished_at": iso(finished) if finished else None,
         "plan": {"now": iso(plan.now), "config_digest": plan.config_digest, "state_digest": plan.state_digest},
@@ -222,4 +251,3 @@ def _write_run_records(
             lock.store.write(layout.run_key(lock.bucket, ctx.run_id), data)
         except ReconcilerError as e:
             ctx.console.warn(f"could not write the run record to bucket {lock.bucket.name}: {redact(e.message)}")
-

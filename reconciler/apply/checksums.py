@@ -11,9 +11,9 @@ is hashed. Files are verified in parallel, each streamed in bounded chunks.
 from __future__ import annotations
 
 import threading
-from contextlib import closing
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 
 from .. import layout

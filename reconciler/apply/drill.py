@@ -6,6 +6,7 @@ leftovers can be found and dropped by the next apply (which holds the schedule's
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 from .. import layout
@@ -18,6 +19,7 @@ from ..sql import SYSTEM_DATABASES, destination_sql, quote_ident, restore_sql
 from .checksums import BackupFiles, ChecksumProblem, load_backup, segments
 from .context import ApplyContext, operation_id
 from .sidecar_io import base_folder_of, read_sidecar, record_validation
+
 
 def drop_leftovers(ch: ClickHouse, prefixes: Iterable[str]) -> list[str]:
     """Drop scratch databases left by drills that did not finish (names, or name prefixes)."""
@@ -58,7 +60,9 @@ def run_drill(ctx: ApplyContext, action: Action) -> Outcome:
     ch = ctx.conns.clickhouse(drill_service)
 
     def finish(ok: bool, detail: str, files: int | None = None) -> Outcome:
-        v = Validation(ValidationLevel.DRILL, ctx.clock(), ValidationResult.OK if ok else ValidationResult.FAILED, detail, files)
+        v = Validation(
+            ValidationLevel.DRILL, ctx.clock(), ValidationResult.OK if ok else ValidationResult.FAILED, detail, files
+        )
         record_validation(store, folder, v)
         status = OutcomeStatus.DONE if ok else OutcomeStatus.FAILED
         return Outcome(action.id, status, detail, started, ctx.clock(), {"level": "drill", "result": v.result.value})
@@ -99,16 +103,19 @@ def run_drill(ctx: ApplyContext, action: Action) -> Outcome:
         if problems:
             return finish(False, "; ".join(problems[:5]), len(tables))
         rows = sum(want.values())
-        return finish(True, f"restored {len(tables)} tables into scratch databases on {drill_service}, "
-                            f"CHECK TABLE passed, {rows} rows as in the backup", len(tables))
+        return finish(
+            True,
+            f"restored {len(tables)} tables into scratch databases on {drill_service}, "
+            f"CHECK TABLE passed, {rows} rows as in the backup",
+            len(tables),
+        )
     except ReconcilerError as e:
         return finish(False, redact(e.message))
     finally:
         for scratch_db in renames.values():
-            try:
+            # if this fails, the next apply finds and drops it (drop_leftovers)
+            with contextlib.suppress(ReconcilerError):
                 ch.command(f"DROP DATABASE IF EXISTS {quote_ident(scratch_db)} SYNC")
-            except ReconcilerError:
-                pass  # the next apply finds and drops it (drop_leftovers)
 
 
 def _read_exact(store, key: str, n: int) -> bytes:  # type: ignore[no-untyped-def]
@@ -116,5 +123,3 @@ def _read_exact(store, key: str, n: int) -> bytes:  # type: ignore[no-untyped-de
     if got is None:
         raise ChecksumProblem(f"{key.rsplit('/', 1)[-1]} is missing")
     return got[0][:n] if n else got[0]
-
-

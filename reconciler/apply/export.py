@@ -45,7 +45,9 @@ def run_export(ctx: ApplyContext, action: Action) -> Outcome:
         # conditional: a folder that already has a record belongs to another attempt
         etag = store.create(sidecar_key, sidecar.encode())
     except PreconditionFailed:
-        return Outcome(action.id, OutcomeStatus.FAILED, f"{location} already has a sidecar; re-plan", started, ctx.clock())
+        return Outcome(
+            action.id, OutcomeStatus.FAILED, f"{location} already has a sidecar; re-plan", started, ctx.clock()
+        )
 
     base_sql = None
     if base:
@@ -80,7 +82,9 @@ def run_export(ctx: ApplyContext, action: Action) -> Outcome:
     facts = {"num_files": op.num_files, "total_size": op.total_size, "clickhouse_seconds": ch_seconds}
     if not ok:
         return Outcome(action.id, OutcomeStatus.FAILED, f"{op.status}: {redact(op.error)}", started, finished, facts)
-    return Outcome(action.id, OutcomeStatus.DONE, f"{op.num_files} files, {op.total_size} bytes", started, finished, facts)
+    return Outcome(
+        action.id, OutcomeStatus.DONE, f"{op.num_files} files, {op.total_size} bytes", started, finished, facts
+    )
 
 
 def _write_outcome(store, key: str, sidecar: Sidecar, etag: str) -> None:  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ conditional replace on the etag that was read, so two takers cannot both win.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -92,7 +93,9 @@ class BucketLock:
         try:
             return self.store.create(self.key, _encode(mine))
         except PreconditionFailed:
-            raise LockHeld(f"another apply holds the lock of bucket {self.bucket.name}", where=self.bucket.name) from None
+            raise LockHeld(
+                f"another apply holds the lock of bucket {self.bucket.name}", where=self.bucket.name
+            ) from None
 
     def renew(self) -> None:
         """Extend the lease; if the lock was taken from us, say so and stop renewing."""
@@ -111,10 +114,9 @@ class BucketLock:
         with self._mutex:
             if self.info is None or self.lost:
                 return
-            try:
+            # if someone took it over, or the store is down, the lease expires on its own
+            with contextlib.suppress(PreconditionFailed, ReconcilerError):
                 self.store.delete(self.key, etag=self.info.etag)
-            except (PreconditionFailed, ReconcilerError):
-                pass  # someone took it over or the store is down: the lease expires on its own
             self.info = None
 
 
@@ -138,10 +140,9 @@ class LeaseKeeper:
     def _run(self) -> None:
         while not self._stop.wait(self.every):
             for lock in self.locks:
-                try:
+                # a passing store fault: try again at the next tick, before the lease ends
+                with contextlib.suppress(ReconcilerError):
                     lock.renew()
-                except ReconcilerError:
-                    pass  # a passing store fault: try again at the next tick, before the lease ends
 
 
 def force_unlock(store: Store, bucket: Bucket, lock_id: str) -> LockInfo:

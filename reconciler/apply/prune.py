@@ -35,7 +35,9 @@ def run_prune(ctx: ApplyContext, action: Action) -> Outcome:
             try:
                 store.replace(sidecar_key, replace(sc, state=SidecarState.PRUNING).encode(), got[1])
             except PreconditionFailed:
-                return Outcome(action.id, OutcomeStatus.FAILED, "the sidecar changed since the plan; re-plan", started, ctx.clock())
+                return Outcome(
+                    action.id, OutcomeStatus.FAILED, "the sidecar changed since the plan; re-plan", started, ctx.clock()
+                )
 
     objects = {o.key: o.size for o in store.list(folder)}
     keys = check_keys(folder, objects)
@@ -49,4 +51,6 @@ def run_prune(ctx: ApplyContext, action: Action) -> Outcome:
         store.delete(sidecar_key)
     freed = sum(objects.values())
     facts = {"freed_bytes": freed, "freed_objects": len(objects)}
-    return Outcome(action.id, OutcomeStatus.DONE, f"deleted {len(objects)} objects, {freed} bytes", started, ctx.clock(), facts)
+    return Outcome(
+        action.id, OutcomeStatus.DONE, f"deleted {len(objects)} objects, {freed} bytes", started, ctx.clock(), facts
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from .. import layout
@@ -43,10 +44,8 @@ def run_restore(ctx: ApplyContext, action: Action) -> Outcome:
     sc_raw = store.read(key + layout.SIDECAR)
     scope = Scope()
     if sc_raw is not None:
-        try:
+        with contextlib.suppress(ValueError):
             scope = Sidecar.decode(sc_raw[0]).scope
-        except ValueError:
-            pass
 
     # Which (database, table) the restore writes, by the names it will have on the target.
     writes = [
@@ -70,7 +69,9 @@ def run_restore(ctx: ApplyContext, action: Action) -> Outcome:
     location = bucket.url(key)
     op_id = operation_id("restore", location, name, salt=ctx.run_id)
     base = action.details.get("base")
-    base_sql = destination_sql(bucket, layout.backup_prefix(bucket, source_service, action.schedule, base)) if base else None
+    base_sql = (
+        destination_sql(bucket, layout.backup_prefix(bucket, source_service, action.schedule, base)) if base else None
+    )
     sql = restore_sql(scope, renames, destination_sql(bucket, key), op_id, allow_non_empty, base_sql)
     try:
         ch.start(sql)

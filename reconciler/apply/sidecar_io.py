@@ -31,7 +31,9 @@ def base_folder_of(store: Store, folder: str) -> str | None:
     return f"{parent}/{sc.base}/"
 
 
-def record_validation(store: Store, folder: str, v: Validation, files: int | None = None, size: int | None = None) -> None:
+def record_validation(
+    store: Store, folder: str, v: Validation, files: int | None = None, size: int | None = None
+) -> None:
     """Append the validation to the sidecar (conditional on its etag; retried once on a race).
     A validation that passes on a backup whose sidecar still says in_progress (its apply died
     after ClickHouse finished) completes the record."""

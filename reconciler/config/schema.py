@@ -181,7 +181,7 @@ def _value_message(error: ValidationError, doc: Document, path: Path) -> str:
         like = f" like {examples[0]}" if examples and "string" in types else ""
         hint = ""
         if isinstance(error.instance, bool) and "boolean" not in types and "string" in types:
-            hint = "; YAML reads unquoted yes, no, on, off, true and false as booleans, so quote it, like \"no\""
+            hint = '; YAML reads unquoted yes, no, on, off, true and false as booleans, so quote it, like "no"'
         return f"`{name}` must be {words}{like}{got}{hint}"
     if kind == "const":
         return f"`{name}` must be {_show(expected)}{got}"

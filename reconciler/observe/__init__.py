@@ -96,9 +96,17 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
 
     cloud = observe_cloud(config, conns, sel.services)
     leftovers = _drill_leftovers(config, conns, services, sel.schedules)
-    partial = Observed(buckets, services, schedules, restores, digest="", cloud=cloud, restore_problems=restore_problems)
+    partial = Observed(
+        buckets, services, schedules, restores, digest="", cloud=cloud, restore_problems=restore_problems
+    )
     return Observed(
-        buckets, services, schedules, restores, digest=state_digest(partial), cloud=cloud, drill_leftovers=leftovers,
+        buckets,
+        services,
+        schedules,
+        restores,
+        digest=state_digest(partial),
+        cloud=cloud,
+        drill_leftovers=leftovers,
         restore_problems=restore_problems,
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from ..model import ACTION_ORDER, Action, Config, Drift, DriftType, Observed, Plan
+from ..model import ACTION_ORDER, Config, Drift, DriftType, Observed, Plan
 from ..targets import select
 from .configure import decide_configure
 from .restores import decide_restore, spec_digest

@@ -69,8 +69,10 @@ def decide_cloud_restore(restore: Restore, config: Config, observed: Observed) -
         "extra": dict(target.extra),
     }
     when = f" of {iso(backup.started_at)}" if backup.started_at else ""
-    why = f"declared restore not done yet: Cloud backup {backup.id}{when} of service {source} into new service " \
-          f"{target.name} ({facts.region}{', ' + facts.tier if facts.tier else ''})"
+    why = (
+        f"declared restore not done yet: Cloud backup {backup.id}{when} of service {source} into new service "
+        f"{target.name} ({facts.region}{', ' + facts.tier if facts.tier else ''})"
+    )
     if record is not None:
         why = f"declaration changed since it was done on {record.done_at:%Y-%m-%d %H:%M}Z from {record.backup}: " + why
     if existing:

@@ -148,8 +148,13 @@ def _bucket(
             + "; ".join(missing)
         )
         drift.append(
-            Drift(DriftType.CONFIG_DRIFT, f"{BACKUP_BUCKET} is not bucket {declared}, and it cannot be configured "
-                  f"(bucket {declared} needs {'; '.join(missing)})", service=name, bucket=declared)
+            Drift(
+                DriftType.CONFIG_DRIFT,
+                f"{BACKUP_BUCKET} is not bucket {declared}, and it cannot be configured "
+                f"(bucket {declared} needs {'; '.join(missing)})",
+                service=name,
+                bucket=declared,
+            )
         )
         return
     changes = field_changes(have or {}, want)
@@ -157,8 +162,12 @@ def _bucket(
         method = "POST"
         reason = f"the service has no external backup bucket; set bucket {declared} ({_where(body)})"
         drift.append(
-            Drift(DriftType.CONFIG_DRIFT, f"{BACKUP_BUCKET} is not set; managed_backups wants bucket {declared}",
-                  service=name, bucket=declared)
+            Drift(
+                DriftType.CONFIG_DRIFT,
+                f"{BACKUP_BUCKET} is not set; managed_backups wants bucket {declared}",
+                service=name,
+                bucket=declared,
+            )
         )
     else:
         method = "PATCH"

@@ -16,7 +16,11 @@ def spec_digest(restore: Restore) -> str:
     """What a restore record remembers of the declaration: a changed declaration runs again.
     ``backup: latest`` is part of it; the name it resolves to is not."""
     doc = {
-        "from": {"schedule": restore.source.schedule, "service": restore.source.service, "backup": restore.source.backup},
+        "from": {
+            "schedule": restore.source.schedule,
+            "service": restore.source.service,
+            "backup": restore.source.backup,
+        },
         "to": {
             "service": restore.target.service,
             "databases": dict(sorted(restore.target.databases.items())),
@@ -124,4 +128,3 @@ def _after(export: Action, decision: ScheduleDecision | None) -> tuple[str, ...]
         vid = validate_id(export.service or "", export.schedule or "", export.backup or "")
         ids += [a.id for a in decision.actions if a.id == vid]
     return tuple(ids)
-

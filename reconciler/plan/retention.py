@@ -85,7 +85,9 @@ def retain(policy: Retention, candidates: Sequence[Candidate]) -> tuple[dict[str
             kept.setdefault(cur.base, []).append(f"base of kept {cur.name}")
             cur = by_name.get(cur.base)
     rules = _rules_text(policy)
-    pruned = {c.name: f"not kept: outside {rules}; no kept backup depends on it" for c in candidates if c.name not in kept}
+    pruned = {
+        c.name: f"not kept: outside {rules}; no kept backup depends on it" for c in candidates if c.name not in kept
+    }
     return kept, pruned
 
 

@@ -61,7 +61,11 @@ def decide_schedule(
 
     _drift_of_backups(schedule, inventory, d)
     if newest is None or (newest.slot is not None and newest.slot < previous):
-        have = f"the newest complete backup is {newest.name} ({ago(newest.slot, now)})" if newest and newest.slot else "no complete backup exists"
+        have = (
+            f"the newest complete backup is {newest.name} ({ago(newest.slot, now)})"
+            if newest and newest.slot
+            else "no complete backup exists"
+        )
         d.drift.append(
             Drift(
                 DriftType.RPO_VIOLATION,
@@ -75,10 +79,11 @@ def decide_schedule(
     checksums_due = _due(schedule.validate.checksums_every, managed_complete, ValidationLevel.CHECKSUMS, now)
 
     in_slot = [b for b in inventory.backups if b.slot == latest]
-    if any(b.state == BackupState.COMPLETE and b.kind is not None for b in in_slot):
-        pass
-    elif any(b.state == BackupState.RUNNING for b in in_slot):
-        pass
+    covered = any(
+        (b.state == BackupState.COMPLETE and b.kind is not None) or b.state == BackupState.RUNNING for b in in_slot
+    )
+    if covered:
+        pass  # the slot has its backup, or one is being made
     elif not service_reachable:
         d.warnings.append(
             f"schedule {schedule.name}: slot {slot_name(latest)} is due but service {schedule.service} "
@@ -175,7 +180,11 @@ def _decide_validations(
     last = [t for b in complete if (t := b.last_ok(ValidationLevel.DRILL)) is not None]
     since = f"the last passed {ago(max(last), now)}" if last else "none has passed yet"
     a = _validate_action(
-        schedule, bucket, target, ValidationLevel.DRILL, depends,
+        schedule,
+        bucket,
+        target,
+        ValidationLevel.DRILL,
+        depends,
         f"a restore drill is due (drill.every={duration(drill.every)}, {since})",
     )
     d.actions.append(replace(a, id=a.id + "/drill", details={**a.details, "drill_service": drill.service}))
@@ -249,7 +258,9 @@ def _drift_of_backups(schedule: Schedule, inventory: ScheduleInventory, d: Sched
     for b in inventory.backups:
         common = dict(schedule=schedule.name, service=schedule.service, backup=b.name)
         if b.state in (BackupState.FAILED, BackupState.ABANDONED):
-            d.drift.append(Drift(DriftType.FAILED_BACKUP, f"{b.name} {b.state.value}: {b.error or 'no detail'}", **common))  # type: ignore[arg-type]
+            d.drift.append(
+                Drift(DriftType.FAILED_BACKUP, f"{b.name} {b.state.value}: {b.error or 'no detail'}", **common)
+            )  # type: ignore[arg-type]
         elif b.state == BackupState.UNMANAGED:
             why = f" ({b.error})" if b.error else ""
             d.drift.append(
@@ -269,7 +280,9 @@ def _drift_of_backups(schedule: Schedule, inventory: ScheduleInventory, d: Sched
             detail = last.detail if last else ""
             d.drift.append(Drift(DriftType.BROKEN_BACKUP, f"{b.name} failed validation: {detail}", **common))  # type: ignore[arg-type]
         elif b.state == BackupState.COMPLETE and not b.validations and schedule.validate.after_export is not None:
-            d.drift.append(Drift(DriftType.UNVALIDATED_BACKUP, f"{b.name} is complete but was never validated", **common))  # type: ignore[arg-type]
+            d.drift.append(
+                Drift(DriftType.UNVALIDATED_BACKUP, f"{b.name} is complete but was never validated", **common)
+            )  # type: ignore[arg-type]
 
 
 def prune_id(service: str, schedule: str, backup: str) -> str:

@@ -102,8 +102,12 @@ class TerminalConsole:
             task = self._tasks.pop(action.id, None)
             if task is not None:
                 self.progress.remove_task(task)  # type: ignore[arg-type]
-            colour = {OutcomeStatus.DONE: "green", OutcomeStatus.FAILED: "red", OutcomeStatus.SKIPPED: "yellow"}[outcome.status]
-            self.rich.print(f"[{colour}]{_MARK[outcome.status]:<8}[/{colour}] {_esc(action.id)}: {_esc(redact(outcome.detail))}")
+            colour = {OutcomeStatus.DONE: "green", OutcomeStatus.FAILED: "red", OutcomeStatus.SKIPPED: "yellow"}[
+                outcome.status
+            ]
+            self.rich.print(
+                f"[{colour}]{_MARK[outcome.status]:<8}[/{colour}] {_esc(action.id)}: {_esc(redact(outcome.detail))}"
+            )
             if not self._tasks:
                 self.close()
 

@@ -17,7 +17,9 @@ def plan_markdown(plan: Plan, limit: int = COMMENT_LIMIT) -> str:
     head = [
         f"### Backup reconciler plan ({iso(plan.now)})",
         "",
-        "**" + ", ".join(f"{s[t.value]} {t.value}" for t in ACTION_ORDER) + "**"
+        "**"
+        + ", ".join(f"{s[t.value]} {t.value}" for t in ACTION_ORDER)
+        + "**"
         + (f" · {len(plan.drift)} drift" if plan.drift else "")
         + (f" · {len(plan.warnings)} warnings" if plan.warnings else ""),
         "",
@@ -31,7 +33,9 @@ def plan_markdown(plan: Plan, limit: int = COMMENT_LIMIT) -> str:
     body = rows + [""] if plan.actions else ["No changes.", ""]
     if plan.drift:
         body += ["<details><summary>Drift (" + str(len(plan.drift)) + ")</summary>", ""]
-        body += [f"- **{d.type.value}** {d.schedule or d.service or d.bucket or ''}: {_cell(d.detail)}" for d in plan.drift]
+        body += [
+            f"- **{d.type.value}** {d.schedule or d.service or d.bucket or ''}: {_cell(d.detail)}" for d in plan.drift
+        ]
         body += ["", "</details>", ""]
     if plan.warnings:
         body += ["<details><summary>Warnings (" + str(len(plan.warnings)) + ")</summary>", ""]
@@ -47,7 +51,10 @@ def plan_markdown(plan: Plan, limit: int = COMMENT_LIMIT) -> str:
     lines = head + body
     for i, line in enumerate(lines):
         if size + len(line) + 1 > limit:
-            note = f"_…{len(lines) - i} more lines cut to stay under GitHub's {limit}-character limit; run `reconciler plan` for all._"
+            note = (
+                f"_…{len(lines) - i} more lines cut to stay under GitHub's {limit}-character limit; "
+                "run `reconciler plan` for all._"
+            )
             return "\n".join(kept + ["", note, ""] + foot)
         kept.append(line)
         size += len(line) + 1

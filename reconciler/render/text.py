@@ -113,9 +113,7 @@ def status_text(doc: dict[str, Any]) -> str:
             f"  health:   {s['health']}; newest complete: "
             + (f"{newest} ({s['newest_complete_age']})" if newest else "none")
         )
-        lines.append(
-            f"  backups:  {s['backup_count']} ({s['complete_count']} complete), {human_size(s['total_size'])}"
-        )
+        lines.append(f"  backups:  {s['backup_count']} ({s['complete_count']} complete), {human_size(s['total_size'])}")
         for b in s["backups"]:
             v = b["validation"]
             strongest = b.get("strongest_passed")
@@ -167,8 +165,14 @@ def cloud_status_lines(cloud: list[dict[str, Any]]) -> list[str]:
         lines.append(f"  external: {b['bucketProvider'] + ' ' + str(where) + declared if b else 'none'}")
         for x in c.get("backups") or []:
             size = human_size(x["size"]) if x.get("size") is not None else "-"
-            place = f"in bucket {x['bucket']}" if x.get("bucket") else (
-                f"in {x['location']} (not a declared bucket)" if x.get("location") else "in ClickHouse Cloud storage"
+            place = (
+                f"in bucket {x['bucket']}"
+                if x.get("bucket")
+                else (
+                    f"in {x['location']} (not a declared bucket)"
+                    if x.get("location")
+                    else "in ClickHouse Cloud storage"
+                )
             )
             lines.append(
                 f"    {x.get('started_at') or '-':<22} {x.get('status') or '-':<12} {x.get('type') or '-':<12} "

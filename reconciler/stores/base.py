@@ -6,10 +6,10 @@ this protocol (observe, apply) knows nothing of boto3, azure or google clients.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 import builtins
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import BinaryIO, Protocol
 
 
