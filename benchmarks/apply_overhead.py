@@ -53,7 +53,8 @@ def main() -> None:
         cfg.write_text(
             "version: 1\n"
             "services: {analytics: {dsn: '${BENCH_DSN}'}}\n"
-            f"buckets: {{primary: {{provider: s3, bucket: overhead, prefix: p, region: us-east-1, endpoint: '{server.endpoint}',\n"
+            "buckets: {primary: {provider: s3, bucket: overhead, prefix: p, region: us-east-1,\n"
+            f"  endpoint: '{server.endpoint}',\n"
             "  credentials: {access_key_id: '${BENCH_KEY}', secret_access_key: '${BENCH_SECRET}'}}}\n"
             "schedules: {h: {service: analytics, bucket: primary, databases: [shop], every: 1h,\n"
             "  validate: {after_export: none}}}\n"
