@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .errors import ClickHouseError, ServiceUnreachable
+from .errors import ClickHouseError, ServiceUnreachable, TemporaryError
 from .model import UTC, Service
 from .redact import redact
 from .sql import operations_sql, quote_string
+from .stores.retry import DEFAULT_POLICY, RetryPolicy
 
 FINAL_STATUSES = {
     "BACKUP_CREATED",
@@ -61,6 +62,19 @@ class Operation:
         return self.status in SUCCESS_STATUSES
 
 
+#: ClickHouse error codes that say "try again": TIMEOUT_EXCEEDED, TOO_MANY_SIMULTANEOUS_QUERIES,
+#: NETWORK_ERROR, SOCKET_TIMEOUT, ALL_CONNECTION_TRIES_FAILED, TOO_MANY_PARTS... kept small on purpose
+TRANSIENT_CODES = {159, 202, 209, 210, 279, 425}
+
+
+def _transient(e: BaseException, code: int | None) -> bool:
+    from clickhouse_connect.driver.exceptions import OperationalError
+
+    if code is not None:
+        return code in TRANSIENT_CODES
+    return isinstance(e, (OperationalError, ConnectionError, TimeoutError))
+
+
 def _clean_error(e: BaseException) -> tuple[str, int | None]:
     text = redact(str(e)).strip()
     m = _CODE.search(text)
@@ -73,18 +87,30 @@ class ClickHouse:
     """One service. Calls are serialised: the embedded chdb engine is one per process and its
     client is not meant for concurrent statements; ASYNC keeps each statement short."""
 
-    def __init__(self, service: Service, client: Any) -> None:
+    def __init__(self, service: Service, client: Any, retry: RetryPolicy = DEFAULT_POLICY) -> None:
         self.service = service
         self._client = client
         self._lock = threading.Lock()
+        self.retry = retry
 
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
+    def _once(self, sql: str) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
                 return [tuple(r) for r in self._client.query(sql).result_rows]
             except Exception as e:  # clickhouse-connect raises its own hierarchy and OSErrors
                 msg, code = _clean_error(e)
+                if _transient(e, code):
+                    raise TemporaryError(msg, where=f"service {self.service.name}") from None
                 raise ClickHouseError(msg, code, where=f"service {self.service.name}") from None
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """Run a statement; connection failures, timeouts and ClickHouse's own "try again" errors
+        are retried with backoff and jitter within the policy's bound."""
+        what = f"ClickHouse query on service {self.service.name}"
+        try:
+            return self.retry.run(what, lambda: self._once(sql))
+        except TemporaryError as e:
+            raise ClickHouseError(e.message, where=f"service {self.service.name}") from None
 
     def command(self, sql: str) -> None:
         self.query(sql)
@@ -92,9 +118,15 @@ class ClickHouse:
     def version(self) -> str:
         return str(self.query("SELECT version()")[0][0])
 
-    def start(self, sql: str) -> str:
-        """Run an ``ASYNC`` BACKUP/RESTORE; returns ClickHouse's first status."""
-        rows = self.query(sql)
+    def start(self, sql: str, operation_id: str | None = None) -> str:
+        """Run an ``ASYNC`` BACKUP/RESTORE; returns ClickHouse's first status. If a retried start
+        finds its own id taken, the first attempt did reach the server: that is success."""
+        try:
+            rows = self.query(sql)
+        except ClickHouseError as e:
+            if operation_id and "same ID" in e.message and self.operations([operation_id]):
+                return self.operations([operation_id])[operation_id].status
+            raise
         return str(rows[0][1]) if rows and len(rows[0]) > 1 else ""
 
     def operations(self, ids: Sequence[str]) -> dict[str, Operation]:

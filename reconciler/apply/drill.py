@@ -85,7 +85,7 @@ def run_drill(ctx: ApplyContext, action: Action) -> Outcome:
     op_id = operation_id("drill", bucket.url(folder), action.backup, salt=ctx.run_id)
     try:
         sql = restore_sql(scope, renames, destination_sql(bucket, folder), op_id, False, base_sql)
-        ch.start(sql)
+        ch.start(sql, op_id)
         op = ch.wait(op_id, on_poll=lambda o: ctx.console.action_progress(action, f"drill {o.status}"))
         if not op.succeeded:
             return finish(False, f"RESTORE into scratch databases: {op.status}: {redact(op.error)}")

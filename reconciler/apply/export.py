@@ -59,7 +59,7 @@ def run_export(ctx: ApplyContext, action: Action) -> Outcome:
             ctx.console.action_progress(action, f"{op.status} {op.num_files} files, {op.total_size} bytes")
 
     try:
-        ch.start(sql)
+        ch.start(sql, sidecar.operation_id)
         op = ch.wait(sidecar.operation_id, on_poll=progress)
     except ReconcilerError as e:
         failed = replace(sidecar, state=SidecarState.FAILED, error=redact(e.message), finished_at=ctx.clock())

@@ -74,7 +74,7 @@ def run_restore(ctx: ApplyContext, action: Action) -> Outcome:
     )
     sql = restore_sql(scope, renames, destination_sql(bucket, key), op_id, allow_non_empty, base_sql)
     try:
-        ch.start(sql)
+        ch.start(sql, op_id)
         op = ch.wait(op_id, on_poll=lambda o: ctx.console.action_progress(action, o.status))
     except ReconcilerError as e:
         return failed(redact(e.message))
