@@ -20,7 +20,7 @@ from typing import Any
 INDEX_FORMAT_VERSION = 1
 
 
-@dataclass
+@dataclass(slots=True)
 class IndexEntry:
     sidecar_etag: str
     sidecar: dict[str, Any] | None  # the sidecar's JSON; None when it did not parse

@@ -281,7 +281,7 @@ class ValidationResult(str, Enum):
     FAILED = "failed"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Validation:
     level: ValidationLevel
     at: datetime
@@ -316,7 +316,7 @@ class Validation:
 LEVEL_STRENGTH = {ValidationLevel.MANIFEST: 1, ValidationLevel.CHECKSUMS: 2, ValidationLevel.DRILL: 3}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObservedBackup:
     """One folder under a schedule prefix, as the bucket (and ClickHouse) show it."""
 

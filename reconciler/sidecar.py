@@ -24,7 +24,7 @@ class SidecarState:
     ALL = (IN_PROGRESS, COMPLETE, FAILED, PRUNING)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sidecar:
     service: str
     schedule: str

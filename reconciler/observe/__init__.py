@@ -21,12 +21,14 @@ from ..model import (
     BucketState,
     Config,
     Observed,
+    ObservedBackup,
     RestoreRecord,
     ScheduleInventory,
     ServiceState,
 )
 from ..redact import redact
 from ..scratch import scratch_prefix
+from ..sidecar import SidecarState
 from ..targets import select
 from .cloud import cloud_digest, observe_cloud
 from .folders import read_schedule
@@ -42,7 +44,9 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
     buckets = {name: _observe_bucket(conns, name) for name in sorted(sel.buckets)}
     services = {name: _observe_service(conns, name) for name in sorted(sel.services)}
 
-    def one_schedule(name: str) -> tuple[str, dict[str, Folder]] | None:
+    def one_schedule(name: str) -> tuple[str, list[ObservedBackup], dict[str, Folder]] | None:
+        """Settled folders are classified at once (so that only small records stay in memory);
+        in-progress ones wait for system.backups."""
         s = config.schedules[name]
         if not buckets[s.bucket].reachable:
             return None
@@ -53,24 +57,31 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
             layout.index_key(bucket, s.service, name),
             (s.service, name),
         )
-        return name, read.folders
+        lock = buckets[s.bucket].lock
+        settled, pending = [], {}
+        for f in read.folders.values():
+            if f.sidecar and not f.has_manifest and f.sidecar.state == SidecarState.IN_PROGRESS:
+                pending[f.name] = f
+            else:
+                settled.append(classify(f, None, lock, now))
+        return name, settled, pending
 
     names = sorted(sel.observed_schedules)
     with ThreadPoolExecutor(max(1, min(SCHEDULE_PARALLELISM, len(names)))) as pool:
         listed = [r for r in pool.map(_guard(one_schedule), names) if r is not None]
-    errors = {n: r for n, r in listed if isinstance(r, ReconcilerError)}
+    errors = [r[1] for r in listed if isinstance(r[1], ReconcilerError)]
     if errors:  # a bucket that answered head but fails its listing: surface it, do not guess
-        raise next(iter(errors.values()))
-    folders_by_schedule: dict[str, dict[str, Folder]] = {n: r for n, r in listed if isinstance(r, dict)}
+        raise errors[0]
+    read_ok = [r for r in listed if len(r) == 3]
 
-    ops = _live_operations(config, conns, services, folders_by_schedule)
+    ops = _live_operations(config, conns, services, {n: pending for n, _, pending in read_ok})
     schedules = {}
-    for name, folders in folders_by_schedule.items():
+    for name, settled, pending in read_ok:
         s = config.schedules[name]
         lock = buckets[s.bucket].lock
-        backups = [
+        backups = settled + [
             classify(f, ops.get((s.service, f.sidecar.operation_id)) if f.sidecar else None, lock, now)
-            for f in folders.values()
+            for f in pending.values()
         ]
         backups.sort(key=lambda b: (b.slot is None, b.slot or now, b.attempt, b.name))
         prefix = layout.schedule_prefix(config.buckets[s.bucket], s.service, name)

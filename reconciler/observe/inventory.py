@@ -20,7 +20,7 @@ READ_PARALLELISM = 16
 MAX_SMALL_OBJECT = 4 * 1024 * 1024
 
 
-@dataclass
+@dataclass(slots=True)
 class Folder:
     """What the listing and the sidecar say about one backup folder."""
 

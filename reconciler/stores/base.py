@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import BinaryIO, Protocol
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObjectInfo:
     key: str
     size: int
