@@ -214,15 +214,17 @@ def test_killed_prune_is_finished_by_the_next_apply_and_touches_nothing_else(
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        sidecars = [k for k in keys(s3, bucket, "clickhouse/analytics/daily/") if k.endswith("reconciler.json")]
-        if len(sidecars) <= 12 - 2:
+        # kill at the first sign of a prune under way: a folder that lost ClickHouse's manifest
+        listing = keys(s3, bucket, "clickhouse/analytics/daily/")
+        folders = {k.split("/")[3] for k in listing}
+        if any(f"clickhouse/analytics/daily/{f}/.backup" not in listing for f in folders):
             break
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     left = {k.split("/")[3] for k in keys(s3, bucket, "clickhouse/analytics/daily/")}
-    assert len(left - set(kept)) >= 2, "the kill came too late to interrupt the prune"
+    assert len(left - set(kept)) >= 1, "the kill came too late to interrupt the prune"
 
     time.sleep(2.5)  # the killed apply's lease runs out
     plan = subprocess.run(
