@@ -45,9 +45,12 @@ def run_export(ctx: ApplyContext, action: Action) -> Outcome:
         # conditional: a folder that already has a record belongs to another attempt
         etag = store.create(sidecar_key, sidecar.encode())
     except PreconditionFailed:
-        return Outcome(
-            action.id, OutcomeStatus.FAILED, f"{location} already has a sidecar; re-plan", started, ctx.clock()
-        )
+        got = store.read(sidecar_key)
+        theirs = _decode(got[0]) if got else None
+        if got is None or theirs is None or (theirs.run_id, theirs.operation_id) != (ctx.run_id, sidecar.operation_id):
+            detail = f"{location} already has a sidecar; re-plan"
+            return Outcome(action.id, OutcomeStatus.FAILED, detail, started, ctx.clock())
+        etag = got[1]  # our own create got through and its reply was lost; the retry found it
 
     base_sql = None
     if base:
@@ -85,6 +88,13 @@ def run_export(ctx: ApplyContext, action: Action) -> Outcome:
     return Outcome(
         action.id, OutcomeStatus.DONE, f"{op.num_files} files, {op.total_size} bytes", started, finished, facts
     )
+
+
+def _decode(data: bytes) -> Sidecar | None:
+    try:
+        return Sidecar.decode(data)
+    except ValueError:
+        return None
 
 
 def _write_outcome(store, key: str, sidecar: Sidecar, etag: str) -> None:  # type: ignore[no-untyped-def]

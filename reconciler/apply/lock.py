@@ -69,6 +69,9 @@ class BucketLock:
             held = read_lock(self.store, self.key)
             if held is None:  # released between our attempt and the read: try once more
                 etag = self._create_or_raise(mine)
+            elif held.lock_id == self.run_id:
+                # our own create got through and its reply was lost; the retry found it
+                etag = held.etag
             elif held.lease_expires_at > now:
                 raise LockHeld(
                     f"another apply holds the lock of {self.bucket.url(layout.control_prefix(self.bucket))}: "
@@ -106,8 +109,12 @@ class BucketLock:
             try:
                 etag = self.store.replace(self.key, _encode(renewed), self.info.etag)
             except PreconditionFailed:
-                self.lost = True
-                return
+                now_held = read_lock(self.store, self.key)
+                if now_held is None or now_held.lock_id != self.run_id:
+                    self.lost = True
+                    return
+                etag = now_held.etag  # our own renewal got through and its reply was lost
+                renewed = LockInfo(**{**renewed.__dict__, "lease_expires_at": now_held.lease_expires_at})
             self.info = LockInfo(**{**renewed.__dict__, "etag": etag})
 
     def release(self) -> None:
