@@ -366,9 +366,18 @@ def _last_runs(config: Config, conns: Any, observed: Any) -> dict[str, list[dict
     from .observe.inventory import read_runs
 
     out: dict[str, list[dict[str, object]]] = {}
+    now = datetime.now(UTC)
     for name, state in observed.buckets.items():
-        if state.reachable:
-            out[name] = read_runs(conns.store(name), layout.runs_prefix(config.buckets[name]))
+        if not state.reachable:
+            continue
+        runs = read_runs(conns.store(name), layout.runs_prefix(config.buckets[name]))
+        lock = state.lock
+        for r in runs:
+            # a run that never recorded its end, and no longer holds a live lock, was interrupted
+            alive = lock is not None and lock.lock_id == r.get("run_id") and lock.lease_expires_at > now
+            if r.get("status") == "running" and not alive:
+                r["status"] = "interrupted"
+        out[name] = runs
     return out
 
 

@@ -386,8 +386,9 @@ class RestoreRecord:
     restore: str
     backup: str
     spec_digest: str
-    done_at: datetime
+    done_at: datetime  # for an attempt under way: when it started
     run_id: str
+    in_progress: bool = False  # an attempt started and has not recorded its end
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,14 @@ import contextlib
 import json
 
 from .. import layout
+from ..clickhouse import ClickHouse
 from ..errors import ReconcilerError
 from ..manifest import ManifestError, parse_manifest
 from ..model import Action, Outcome, OutcomeStatus, Scope, iso
 from ..redact import redact
 from ..sidecar import Sidecar
-from ..sql import SYSTEM_DATABASES, destination_sql, restore_sql
+from ..sql import SYSTEM_DATABASES, destination_sql, quote_ident, restore_sql
+from ..stores import Store
 from .context import ApplyContext, operation_id
 
 
@@ -53,6 +55,11 @@ def run_restore(ctx: ApplyContext, action: Action) -> Outcome:
         for db, table in manifest.tables()
         if db not in SYSTEM_DATABASES and (not renames or db in renames)
     ]
+    record_key = layout.restore_key(bucket, name)
+    undone = _undo_interrupted_attempt(ch, store, record_key, ctx.run_id)
+    targets = sorted({db for db, _ in writes})
+    present_dbs = set(ch.databases())
+    before = {db: ch.table_rows(db) for db in targets}
     if not allow_non_empty:
         occupied = []
         for db in sorted({db for db, _ in writes}):
@@ -67,6 +74,20 @@ def run_restore(ctx: ApplyContext, action: Action) -> Outcome:
             )
 
     location = bucket.url(key)
+    # what this attempt may write without touching anything of the user's: tables absent or empty
+    # now; if the apply dies, the next one removes exactly these before restoring again
+    marker = {
+        "restore": name,
+        "backup": action.backup,
+        "spec_digest": action.details.get("spec_digest", ""),
+        "state": "in_progress",
+        "started_at": iso(started),
+        "run_id": ctx.run_id,
+        "absent_tables": [f"{db}.{t}" for db, t in writes if t not in before[db]],
+        "empty_tables": [f"{db}.{t}" for db, t in writes if before[db].get(t) == 0],
+        "absent_databases": [db for db in targets if db not in present_dbs],
+    }
+    store.write(record_key, json.dumps(marker, indent=2).encode())
     op_id = operation_id("restore", location, name, salt=ctx.run_id)
     base = action.details.get("base")
     base_sql = (
@@ -92,6 +113,38 @@ def run_restore(ctx: ApplyContext, action: Action) -> Outcome:
         "done_at": iso(finished),
         "run_id": ctx.run_id,
     }
-    store.write(layout.restore_key(bucket, name), json.dumps(record, indent=2).encode())
-    detail = f"restored {len(writes)} tables from {action.backup}"
+    store.write(record_key, json.dumps(record, indent=2).encode())
+    detail = f"restored {len(writes)} tables from {action.backup}" + (f" ({undone})" if undone else "")
     return Outcome(action.id, OutcomeStatus.DONE, detail, started, finished, {"tables": len(writes)})
+
+
+def _undo_interrupted_attempt(ch: ClickHouse, store: Store, record_key: str, run_id: str) -> str:
+    """Remove what an earlier attempt that did not finish wrote: only the tables it recorded as
+    absent or empty before it started, and the databases it created (if nothing else is in them)."""
+    got = store.read(record_key)
+    if got is None:
+        return ""
+    try:
+        prior = json.loads(got[0])
+    except ValueError:
+        return ""
+    if not isinstance(prior, dict) or prior.get("state") != "in_progress" or prior.get("run_id") == run_id:
+        return ""
+
+    def names(key: str) -> list[str]:
+        value = prior.get(key)
+        return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+    def table(qualified: str) -> str:
+        db, _, t = qualified.partition(".")
+        return f"{quote_ident(db)}.{quote_ident(t)}"
+
+    for t in names("absent_tables"):
+        ch.command(f"DROP TABLE IF EXISTS {table(t)} SYNC")
+    for t in names("empty_tables"):
+        ch.command(f"TRUNCATE TABLE IF EXISTS {table(t)}")
+    for db in names("absent_databases"):
+        if not ch.table_rows(db):
+            ch.command(f"DROP DATABASE IF EXISTS {quote_ident(db)} SYNC")
+    n = len(names("absent_tables")) + len(names("empty_tables"))
+    return f"first undid {n} tables written by the interrupted attempt of run {prior.get('run_id')}"

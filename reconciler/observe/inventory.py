@@ -149,12 +149,14 @@ def parse_restore_record(data: bytes) -> RestoreRecord:
     """``ValueError`` for anything malformed."""
     try:
         d = json.loads(data[:MAX_SMALL_OBJECT])
+        in_progress = isinstance(d, dict) and d.get("state") == "in_progress"
         return RestoreRecord(
             restore=_field(d, "restore"),
             backup=_field(d, "backup"),
             spec_digest=_field(d, "spec_digest"),
-            done_at=parse_iso(_field(d, "done_at")),
+            done_at=parse_iso(_field(d, "started_at" if in_progress else "done_at")),
             run_id=_field(d, "run_id"),
+            in_progress=in_progress,
         )
     except MALFORMED as e:
         raise ValueError(f"{e.__class__.__name__}") from None

@@ -61,8 +61,9 @@ def decide_restore(
         )
     digest = spec_digest(restore)
     record = observed.restores.get(name)
-    if record is not None and record.spec_digest == digest:
+    if record is not None and record.spec_digest == digest and not record.in_progress:
         return None, None
+    interrupted = record is not None and record.in_progress
 
     decision = decisions.get(sched.name)
     planned = decision.export if decision else None
@@ -91,7 +92,13 @@ def decide_restore(
     chain = chain_of(inv, base)
     renames = dict(restore.target.databases)
     into = ", ".join(f"{s} → {t}" for s, t in renames.items()) or "same names"
-    if record is None:
+    if interrupted:
+        why = (
+            f"an attempt of run {record.run_id} started {record.done_at:%Y-%m-%d %H:%M}Z and did not finish; "  # type: ignore[union-attr]
+            f"what it wrote is removed and {backup} of {sched.name} restored into service {restore.target.service} "
+            f"({into})"
+        )
+    elif record is None:
         why = f"declared restore not done yet: {backup} of {sched.name} into service {restore.target.service} ({into})"
     else:
         why = (

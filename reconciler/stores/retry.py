@@ -87,7 +87,9 @@ class RetryPolicy:
         return decorate
 
 
-#: the default: 5 attempts within about 30 s
+#: the default: at most 5 attempts, backing off 0.5, 1, 2 and 4 s (+ up to 0.5 s of jitter each),
+#: so an outage of up to ~7.5 s is ridden out when every attempt fails at once; attempts that
+#: hang until their timeouts are cut off at 30 s in all
 DEFAULT_POLICY = RetryPolicy()
 
 #: one attempt only (tests, and callers that do their own retrying)
