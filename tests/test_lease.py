@@ -78,12 +78,16 @@ def test_lease_is_renewed_while_a_long_export_runs(tmp_path: Path, s3_server: An
                     text=True,
                     timeout=120,
                 )
-                assert other.returncode == 1 and lock["lock_id"] in other.stderr, other.stderr
+                if other.returncode == 0:
+                    # only possible if the long apply ended meanwhile (a fast machine): nothing to do
+                    assert proc.poll() is not None and "Nothing to do" in other.stdout, other.stdout + other.stderr
+                else:
+                    assert other.returncode == 1 and lock["lock_id"] in other.stderr, other.stderr
                 refused += 1
         time.sleep(0.2)
     out = proc.communicate(timeout=60)[0]
     assert proc.returncode == 0, out
     assert len(expiries) >= 3, f"the lease was not renewed during a long apply: {expiries}"
     assert expiries == sorted(expiries)
-    assert refused == 1
+    assert refused == 1  # a second apply was tried past the first lease
     assert LOCK not in keys(s3, bucket, LOCK)  # released at the end
