@@ -1,7 +1,8 @@
 """ClickHouse's backup-file checksum, the ``<checksum>`` of a file in a backup's ``.backup`` manifest.
 
 CityHash128 of CityHash v1.0.2 (the version ClickHouse vendors) chained over 2048-byte blocks
-from the state (0, 0), printed as 32 lowercase hex digits, the high 64 bits first (DESIGN §8).
+from the state (0, 0), printed as 32 lowercase hex digits, the high 64 bits first (checked on
+ClickHouse 26.9, chdb 4.4).
 An empty file has no ``<checksum>`` in a manifest; its state is (0, 0), i.e. ``EMPTY_CHECKSUM``.
 
 A file's ``<checksum>`` is of the whole file. For a file with ``<use_base>`` and a

@@ -1,4 +1,4 @@
-"""The command line (DESIGN §5). Thin: parse flags, call the core, render, pick the exit code.
+"""The command line (docs/commands.md). Thin: parse flags, call the core, render, pick the exit code.
 
 Every error is one line on stderr, ``error: <what> (<where>)``, exit 1; ``--debug`` adds the
 traceback. Usage mistakes exit 1 too, because 2 means "actions pending" / "drift" here.
@@ -6,6 +6,7 @@ traceback. Usage mistakes exit 1 too, because 2 means "actions pending" / "drift
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -15,7 +16,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import click
 import typer
 
 from . import redact
@@ -158,14 +158,22 @@ def _debug(debug: bool) -> None:
 
 @app.command()
 def validate(file: FileOpt, debug: DebugOpt = False) -> None:
-    """Check the config only (no network). Exit 0 valid, 1 invalid."""
+    """Check the config only (no network, no environment). Exit 0 valid, 1 invalid."""
+    from .config import check_config
+
     _debug(debug)
-    config = _load(file)
-    _warn(config)
-    print(
-        f"{file}: valid ({len(config.services)} services, {len(config.buckets)} buckets, "
-        f"{len(config.schedules)} schedules, {len(config.restores)} restores)"
-    )
+    checked = check_config(str(file))
+    for w in checked.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    n = checked.sections
+    counts = ", ".join(f"{n.get(k, 0)} {k}" for k in ("services", "buckets", "schedules", "restores"))
+    print(f"{file}: valid ({counts})")
+    if checked.unset:
+        uses = ", ".join(f"{name} ({where})" for name, where in checked.unset)
+        print(
+            f"note: these variables are not set here, so the values that use them were not checked: {uses}; "
+            "plan, apply, drift and status need them"
+        )
 
 
 @app.command()
@@ -430,13 +438,13 @@ def _main(argv: list[str] | None) -> int:
         return rc if isinstance(rc, int) else 0
     except typer.Exit as e:
         return int(e.exit_code or 0)
-    except click.exceptions.Exit as e:
-        return int(e.exit_code or 0)
-    except click.exceptions.Abort:
+    except _EXIT as e:
+        return int(getattr(e, "exit_code", 0) or 0)
+    except _ABORT:
         print("error: aborted", file=sys.stderr)
         return 1
-    except click.ClickException as e:
-        print(f"error: {e.format_message()}", file=sys.stderr)
+    except _USAGE_ERRORS as e:
+        print(redact.redact(usage_line(e)), file=sys.stderr)
         return 1
     except ReconcilerError as e:
         if _state["debug"]:
@@ -456,6 +464,57 @@ def _main(argv: list[str] | None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+# newer typer carries its own copy of click (typer._click) and older ones use click itself; a
+# usage error is an exception of whichever is installed
+def _both(name: str) -> tuple[type[BaseException], ...]:
+    import importlib
+
+    found: list[type[BaseException]] = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        with contextlib.suppress(ImportError, AttributeError):
+            found.append(getattr(importlib.import_module(module), name))
+    return tuple(found)
+
+
+_USAGE_ERRORS = _both("UsageError") + _both("ClickException")
+_ABORT = _both("Abort")
+_EXIT = _both("Exit")
+
+
+def usage_line(e: BaseException) -> str:
+    """A usage mistake in one line that says what to run for help, e.g.
+    ``error: no such option --refresh (reconciler plan --help lists the options)``."""
+    ctx = getattr(e, "ctx", None)
+    command = getattr(ctx, "command_path", None) or "reconciler"
+    hint = f"{command} --help lists the options"
+    kind = type(e).__name__
+    if kind == "NoSuchOption":
+        what = f"no such option {getattr(e, 'option_name', '')}"
+        possible = getattr(e, "possibilities", None)
+        if possible:
+            what += f"; did you mean {' or '.join(sorted(possible))}?"
+    elif kind == "MissingParameter":
+        param = getattr(e, "param", None)
+        names = "/".join(getattr(param, "opts", ()) or ()) or getattr(param, "name", "") or "a parameter"
+        is_arg = getattr(param, "param_type_name", "") == "argument"
+        what = f"missing {'argument' if is_arg else 'option'} {names.upper() if is_arg else names}"
+    elif kind == "BadParameter":
+        param = getattr(e, "param", None)
+        names = "/".join(getattr(param, "opts", ()) or ()) or getattr(param, "name", "") or "a parameter"
+        message = str(getattr(e, "message", "") or e).removeprefix("Value error, ").rstrip(".")
+        what = f"invalid value for {names}: {message}"
+    elif kind == "BadOptionUsage":
+        what = str(getattr(e, "message", "") or e).rstrip(".").replace("Option ", "option ", 1).replace("'", "")
+    elif "No such command" in str(e):
+        name = str(e).split("'")[1] if "'" in str(e) else str(e)
+        what, hint = f"no such command {name}", "reconciler --help lists the commands"
+    else:
+        text = e.format_message() if hasattr(e, "format_message") else str(e)
+        what = text.rstrip(".")
+        what = what[:1].lower() + what[1:]
+    return f"error: {what} ({hint})"
 
 
 def run() -> None:

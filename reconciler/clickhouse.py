@@ -196,7 +196,7 @@ _chdb_clients: dict[str, Any] = {}
 
 def connect(service: Service, connect_timeout: float = 10) -> ClickHouse:
     """A client for the service's DSN. ``chdb:`` DSNs share one embedded engine per data path
-    (one path per process: DESIGN §8)."""
+    (one path per process: checked on ClickHouse 26.9, chdb 4.4)."""
     import clickhouse_connect
 
     try:

@@ -6,6 +6,7 @@ Opened clients are cached so that a run opens each service and bucket once.
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from collections.abc import Callable
 
@@ -20,6 +21,21 @@ StoreFactory = Callable[[Bucket], Store]
 ClickHouseFactory = Callable[[Service], ClickHouse]
 
 
+EMBEDDED_EXTRA = "clickhouse-backup-reconciler[embedded]"
+
+
+def require_embedded_engine(config: Config) -> None:
+    """A ``chdb://`` DSN needs the optional embedded engine; without it, say which extra to install
+    (before anything connects, so that it is one line and not a service reported unreachable)."""
+    users = sorted(name for name, s in config.services.items() if s.is_chdb)
+    if users and importlib.util.find_spec("chdb") is None:
+        raise ReconcilerError(
+            f"service {users[0]} uses the embedded ClickHouse engine (a chdb:// DSN), which is not installed; "
+            f"install it with: pip install '{EMBEDDED_EXTRA}'",
+            config.path,
+        )
+
+
 class Connections:
     def __init__(
         self,
@@ -28,6 +44,8 @@ class Connections:
         clickhouse_factory: ClickHouseFactory = clickhouse.connect,
         cloud_api_factory: CloudApiFactory = cloud_api.connect,
     ) -> None:
+        if clickhouse_factory is clickhouse.connect:
+            require_embedded_engine(config)
         self.config = config
         self._store_factory = store_factory
         self._clickhouse_factory = clickhouse_factory

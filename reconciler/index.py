@@ -1,5 +1,5 @@
 """The per-schedule index: the schedule's sidecars in one object, so that a plan costs one
-listing and one small read per schedule instead of a read per backup (DESIGN §9).
+listing and one small read per schedule instead of a read per backup (docs/bucket-layout.md).
 
     <prefix>/.reconciler/index/<service>/<schedule>.json
 

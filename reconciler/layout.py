@@ -1,4 +1,4 @@
-"""Where things live in a bucket (DESIGN §3). The one place that builds keys.
+"""Where things live in a bucket (docs/bucket-layout.md). The one place that builds keys.
 
 <prefix>/<service>/<schedule>/<backup>/.backup            ClickHouse's manifest
 <prefix>/<service>/<schedule>/<backup>/reconciler.json    the reconciler's sidecar

@@ -1,4 +1,4 @@
-"""The sidecar ``reconciler.json``: the reconciler's record of one backup (DESIGN §3).
+"""The sidecar ``reconciler.json``: the reconciler's record of one backup (docs/bucket-layout.md).
 
 Written before ``BACKUP`` starts (state ``in_progress``) and rewritten when it ends and after
 each validation. A folder without one is unmanaged.

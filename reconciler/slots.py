@@ -1,4 +1,4 @@
-"""Schedule slots: which backup a schedule is due for at a given time (DESIGN §4).
+"""Schedule slots: which backup a schedule is due for at a given time (docs/plan.md).
 
 Slots are deterministic so that a re-run a second later names the same backup: for ``cron``
 the newest tick <= now (UTC); for ``every: D`` the newest multiple of D since the Unix epoch

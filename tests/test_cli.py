@@ -1,7 +1,8 @@
-"""The real command, as a pipeline runs it: a subprocess per call, every exit code of DESIGN §5."""
+"""The real command, as a pipeline runs it: a subprocess per call, every exit code of docs/commands.md."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import subprocess
@@ -16,6 +17,8 @@ from tests.e2e import s3_bucket_doc, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = "2026-11-25T06:00:00Z"
+
+pytestmark = pytest.mark.clock  # also run at shifted dates (scripts/test-shifted-dates.sh)
 
 SEED = """
 import sys, clickhouse_connect
@@ -140,3 +143,53 @@ def test_plan_apply_drift_status_exit_codes(tmp_path: Path, s3_server: Any, s3_b
     down = rc(env_bad, "drift", "-f", cfg2, "--now", NOW)
     assert down.returncode == 2 and "missing_bucket" in down.stdout
     assert "wrong-secret-value" not in down.stdout + down.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ("plan", "-f", "x.yaml", "--no-such-flag"),
+            "error: no such option --no-such-flag (reconciler plan --help lists the options)",
+        ),
+        (
+            ("plan", "-f", "x.yaml", "--formt", "json"),
+            "error: no such option --formt; did you mean --format* (reconciler plan --help lists the options)",
+        ),
+        (("plan",), "error: missing option -f/--file (reconciler plan --help lists the options)"),
+        (
+            ("force-unlock", "-f", "x.yaml", "--bucket", "b"),
+            "error: missing argument LOCK_ID (reconciler force-unlock --help lists the options)",
+        ),
+        (
+            ("plan", "-f", "x.yaml", "--format", "xml"),
+            "error: invalid value for --format: 'xml' is not one of 'text', 'json', 'markdown' "
+            "(reconciler plan --help lists the options)",
+        ),
+        (
+            ("apply", "-f", "x.yaml", "--parallelism", "0"),
+            "error: invalid value for --parallelism: Input should be greater than or equal to 1 "
+            "(reconciler apply --help lists the options)",
+        ),
+        (("plan", "-f"), "error: option -f requires an argument (reconciler --help lists the options)"),
+        (("frobnicate",), "error: no such command frobnicate (reconciler --help lists the commands)"),
+    ],
+    ids=[
+        "unknown-flag",
+        "misspelt-flag",
+        "missing-option",
+        "missing-argument",
+        "bad-choice",
+        "out-of-range",
+        "option-without-value",
+        "unknown-command",
+    ],
+)
+def test_usage_mistakes_are_one_line_and_exit_1(args: tuple[str, ...], line: str) -> None:
+    from tests.e2e import run
+
+    r = run(*args)
+    assert r.code == 1  # never 2: a pipeline reads 2 as "actions pending" or "drift"
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and fnmatch.fnmatchcase(lines[0], line), lines
+    assert "internal error" not in r.err and "Traceback" not in r.err

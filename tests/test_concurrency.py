@@ -1,4 +1,4 @@
-"""Concurrent applies with real processes (issue 9, part 2; DESIGN §6, §9): one apply at a time
+"""Concurrent applies with real processes (issue 9, part 2; docs/commands.md, §9): one apply at a time
 per bucket prefix, and applies on different prefixes of one bucket never wait for each other.
 
 To make "at the same time" certain rather than likely, the applies talk to S3 through the
@@ -20,7 +20,7 @@ from reconciler.model import Bucket, parse_iso
 from tests.tcp_proxy import TcpProxy
 from tests.test_crash_more import LEASE, SLOT, World, poll, worlds
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.clock]  # clock: also run at shifted dates (scripts/test-shifted-dates.sh)
 
 
 @pytest.fixture

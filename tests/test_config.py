@@ -1,4 +1,4 @@
-"""The config package: loading, places of errors, schema, rules, model, digest (DESIGN §2)."""
+"""The config package: loading, places of errors, schema, rules, model, digest (docs/config.md)."""
 
 from __future__ import annotations
 
@@ -383,6 +383,51 @@ def test_unset_variables_are_all_reported_and_stop_loading() -> None:
         "error: environment variable HOST is not set; export it before running "
         "(cfg.yaml:4:10 at services.analytics.dsn)",
     ]
+
+
+def test_validate_needs_no_environment() -> None:
+    """An unset variable is no error for validate: the values that use it are not checked, the
+    rest is, and the note names each variable with its first use."""
+    from reconciler.config import check_config
+
+    text = (
+        BASE.replace("chdb:///tmp/x", "https://u:${PW}@${HOST}:8443")
+        .replace("provider: s3", "provider: ${PROVIDER}")
+        .replace('cron: "0 3 * * *"', 'cron: "${CRON}"')
+    )
+    Path("cfg.yaml").write_text(text)
+    checked = check_config("cfg.yaml", env={})
+    assert checked.unset == (
+        ("PW", "cfg.yaml:4:10 at services.analytics.dsn"),
+        ("HOST", "cfg.yaml:4:10 at services.analytics.dsn"),
+        ("PROVIDER", "cfg.yaml:7:15 at buckets.primary.provider"),
+        ("CRON", "cfg.yaml:13:11 at schedules.daily.cron"),
+    )
+    assert checked.sections == {"services": 1, "buckets": 1, "schedules": 1}
+    # everything that does not depend on a missing value is still checked
+    Path("cfg.yaml").write_text(text.replace("bucket: primary", "bucket: primry") + "    retension: oops\n")
+    with pytest.raises(ConfigError) as info:
+        check_config("cfg.yaml", env={})
+    lines = info.value.lines()
+    assert len(lines) == 2 and "primry" in lines[0] and "retension" in lines[1], lines
+    # the commands that connect still refuse the unset variable
+    assert problems(text)[0].startswith("error: environment variable PW is not set")
+
+
+def test_validate_without_environment_from_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.e2e import run
+
+    monkeypatch.delenv("PW", raising=False)
+    Path("cfg.yaml").write_text(BASE.replace("chdb:///tmp/x", "https://u:${PW}@host:8443"))
+    r = run("validate", "-f", "cfg.yaml")
+    assert r.code == 0, r.err
+    assert r.out.splitlines() == [
+        "cfg.yaml: valid (1 services, 1 buckets, 1 schedules, 0 restores)",
+        "note: these variables are not set here, so the values that use them were not checked: "
+        "PW (cfg.yaml:4:10 at services.analytics.dsn); plan, apply, drift and status need them",
+    ]
+    p = run("plan", "-f", "cfg.yaml")
+    assert p.code == 1 and p.err.startswith("error: environment variable PW is not set"), p.err
 
 
 @pytest.mark.parametrize("name", ["bk", "Acme_Bucket"])

@@ -1,7 +1,7 @@
 """End to end on the real ClickHouse engine (chdb) and a real S3 server process (moto).
 
 The CLI runs in-process here, sharing the session's one chdb engine (one per process:
-DESIGN §8); the crash test runs it as a subprocess with its own engine.
+checked on ClickHouse 26.9, chdb 4.4); the crash test runs it as a subprocess with its own engine.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import pytest
 from reconciler import clickhouse
 from reconciler.model import Bucket
 from tests.e2e import keys, read_json, run, s3_bucket_doc, unique, write_config
+
+pytestmark = pytest.mark.clock  # also run at shifted dates (scripts/test-shifted-dates.sh)
 
 NOW = "2026-11-25T06:00:00Z"
 SLOT = "20261125T030000Z"

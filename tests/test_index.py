@@ -13,6 +13,8 @@ from reconciler import clickhouse
 from reconciler.model import Bucket
 from tests.e2e import keys, read_json, run, s3_bucket_doc, small_source, write_config
 
+pytestmark = pytest.mark.clock  # also run at shifted dates (scripts/test-shifted-dates.sh)
+
 NOW = "2026-11-25T06:00:00Z"
 
 

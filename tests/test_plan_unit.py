@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
+
 from reconciler.model import (
     UTC,
     ActionType,
@@ -30,6 +32,8 @@ from reconciler.model import (
 )
 from reconciler.plan import build_plan, spec_digest
 from reconciler.schemas import validate_plan
+
+pytestmark = pytest.mark.clock  # also run at shifted dates (scripts/test-shifted-dates.sh)
 
 NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 

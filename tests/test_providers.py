@@ -1,6 +1,6 @@
 """One suite, three providers: the core end-to-end behaviour with the same assertions on S3
 (moto's server) and Azure (Azurite), where ClickHouse (chdb) really writes; and on GCS, where
-fake-gcs-server cannot take ClickHouse's S3-XML writes (DESIGN §8), with backups ClickHouse
+fake-gcs-server cannot take ClickHouse's S3-XML writes (checked on ClickHouse 26.9, chdb 4.4), with backups ClickHouse
 really wrote loaded into it, then observed, validated, pruned and reported by the reconciler."""
 
 from __future__ import annotations

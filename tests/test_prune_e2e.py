@@ -21,7 +21,10 @@ from reconciler.model import UTC, Bucket
 from reconciler.plan.retention import Candidate
 from reconciler.slots import slot_name
 from tests.e2e import keys, read_json, run, s3_bucket_doc, unique, write_config
+from tests.tcp_proxy import TcpProxy
 from tests.test_retention import oracle_rules
+
+pytestmark = pytest.mark.clock  # also run at shifted dates (scripts/test-shifted-dates.sh)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -167,11 +170,15 @@ def test_killed_prune_is_finished_by_the_next_apply_and_touches_nothing_else(
     other["clickhouse/unrelated.txt"] = b"keep"
     for k, v in other.items():
         s3.put_object(Bucket=bucket, Key=k, Body=v)
+    # the apply reaches the bucket through a proxy that holds its first batch delete: at that
+    # moment the first pruned folder has lost ClickHouse's manifest and its sidecar says pruning,
+    # and the apply is stuck there until the test kills it (no race with a fast prune)
+    proxy = TcpProxy(s3_server.port).start()
     cfg = write_config(
         tmp_path / "c.yaml",
         {
             "services": {"analytics": {"dsn": f"chdb://{tmp_path / 'chdb'}"}},
-            "buckets": {"primary": s3_bucket_doc(s3_bucket)},
+            "buckets": {"primary": {**s3_bucket_doc(s3_bucket), "endpoint": proxy.endpoint}},
             "schedules": {
                 "daily": {
                     "service": "analytics",
@@ -193,6 +200,7 @@ def test_killed_prune_is_finished_by_the_next_apply_and_touches_nothing_else(
     kept = names[-3:]
     before_kept = {k: v for k, v in keys(s3, bucket, "clickhouse/analytics/daily/").items() if k.split("/")[3] in kept}
 
+    held = proxy.hold_request(f"POST /{bucket}?delete".encode())
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -212,19 +220,23 @@ def test_killed_prune_is_finished_by_the_next_apply_and_touches_nothing_else(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        # kill at the first sign of a prune under way: a folder that lost ClickHouse's manifest
-        listing = keys(s3, bucket, "clickhouse/analytics/daily/")
-        folders = {k.split("/")[3] for k in listing}
-        if any(f"clickhouse/analytics/daily/{f}/.backup" not in listing for f in folders):
-            break
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    left = {k.split("/")[3] for k in keys(s3, bucket, "clickhouse/analytics/daily/")}
-    assert len(left - set(kept)) >= 1, "the kill came too late to interrupt the prune"
+    try:
+        deadline = time.monotonic() + 120
+        while not held.caught.wait(0.05):
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "the apply never reached its first batch delete"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        proxy.cut()  # the held batch delete is dropped, never delivered
+        proxy.restore()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    listing = keys(s3, bucket, "clickhouse/analytics/daily/")
+    left = {k.split("/")[3] for k in listing}
+    interrupted = [f for f in left if f"clickhouse/analytics/daily/{f}/.backup" not in listing]
+    assert len(interrupted) == 1 and interrupted[0] not in kept, interrupted
+    assert left == set(names), "the kill at the first batch delete leaves every folder in place"
 
     time.sleep(2.5)  # the killed apply's lease runs out
     plan = subprocess.run(
@@ -252,3 +264,4 @@ def test_killed_prune_is_finished_by_the_next_apply_and_touches_nothing_else(
     assert after == before_kept  # the kept backups, every object of them, and nothing else
     for k in other:
         assert s3.get_object(Bucket=bucket, Key=k)["Body"].read() == b"keep"
+    proxy.stop()

@@ -141,9 +141,10 @@ def oracle_rules(policy: Retention, cands: list[Candidate]) -> set[str]:
 
 
 def oracle_floor(policy: Retention, cands: list[Candidate]) -> set[str]:
-    """The newest max(min_valid, 1) validated, or the newest complete when none is validated."""
+    """The newest max(min_valid, 1) validated, or the newest complete when none is validated (the
+    export this plan makes is not complete yet, so it is no floor)."""
     newest_first = sorted(cands, key=lambda c: (c.time, c.name), reverse=True)
-    pool = [c for c in newest_first if c.validated] or newest_first
+    pool = [c for c in newest_first if c.validated] or [c for c in newest_first if c.complete]
     return {c.name for c in pool[: max(policy.min_valid, 1)]}
 
 
@@ -200,7 +201,7 @@ def test_planned_prunes_keep_everything_the_policy_and_the_floors_need(
     complete = [b for b in history if b.state == BackupState.COMPLETE]
     cands = [Candidate(b.name, b.slot, b.kind or "full", b.base, b.validated) for b in complete if b.slot]
     for e in exports:
-        cands.append(Candidate(e.backup or "", now, e.details["kind"], e.details["base"], False))
+        cands.append(Candidate(e.backup or "", now, e.details["kind"], e.details["base"], False, complete=False))
     by_rules = oracle_rules(policy, cands)
 
     # 1. nothing kept by a rule is pruned
@@ -227,7 +228,7 @@ def test_planned_prunes_keep_everything_the_policy_and_the_floors_need(
         if b.state == BackupState.UNMANAGED:
             assert prune_unmanaged
         if b.state in (BackupState.FAILED, BackupState.ABANDONED):
-            assert now - (b.started_at or b.slot or now) >= config.schedules["s"].cleanup_after
+            assert now - (b.slot or b.started_at or now) >= config.schedules["s"].cleanup_after  # age: now - slot
         # 5. every prune waits for the schedule's export in the same plan
         assert set(a.depends_on) == {e.id for e in exports}
     # 6. completeness: every complete backup not kept by a rule or a floor is pruned

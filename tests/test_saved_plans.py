@@ -15,6 +15,8 @@ from reconciler.model import Bucket
 from reconciler.schemas import validate_plan
 from tests.e2e import keys, run, s3_bucket_doc, small_source, write_config
 
+pytestmark = pytest.mark.clock  # also run at shifted dates (scripts/test-shifted-dates.sh)
+
 NOW = "2026-11-25T06:00:00Z"
 SLOT = "20261125T030000Z"
 

@@ -9,6 +9,8 @@ import pytest
 from reconciler.model import UTC, Schedule
 from reconciler.slots import latest_slot, next_slot, parse_backup_name, previous_slot, slot_name
 
+pytestmark = pytest.mark.clock  # also run at shifted dates (scripts/test-shifted-dates.sh)
+
 
 def t(s: str) -> datetime:
     return datetime.fromisoformat(s).replace(tzinfo=UTC)

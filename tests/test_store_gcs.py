@@ -498,8 +498,9 @@ def test_server_restart_on_the_same_port(own_server: FakeGcsServer) -> None:
 
 
 def test_a_clickhouse_backup_in_gcs(ch: ClickHouse, s3_bucket: Bucket, store: GCSStore, gcs_bucket: Bucket) -> None:
-    """ClickHouse cannot write into fake-gcs-server (it has no S3-XML API: DESIGN §8), so the backup is
-    made to S3 (moto) and its objects copied under the same keys: GCSStore must see them as S3Store does."""
+    """ClickHouse cannot write into fake-gcs-server (it has no S3-XML API: checked on ClickHouse
+    26.9, chdb 4.4), so the backup is made to S3 (moto) and its objects copied under the same keys:
+    GCSStore must see them as S3Store does."""
     db = f"gcs_{uuid.uuid4().hex[:8]}"
     ch.command(f"CREATE DATABASE {db}")
     ch.command(f"CREATE TABLE {db}.t (id UInt64, s String) ENGINE = MergeTree ORDER BY id")

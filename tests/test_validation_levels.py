@@ -3,6 +3,7 @@ wrote, and each corruption caught by the cheapest level that can catch it."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,15 @@ from reconciler.console import NullConsole
 from reconciler.model import Action, ActionType, OutcomeStatus
 from reconciler.scratch import SCRATCH, scratch_prefix
 from reconciler.stores import open_store
+from tests.clock import daily_slot, now_text
 from tests.e2e import run, unique, write_config
 from tests.fixtures_targets import Target, listing, read_json
 
-NOW = "2026-11-25T06:00:00Z"
-SLOT = "20261125T030000Z"
+pytestmark = pytest.mark.clock  # also run at shifted dates (scripts/test-shifted-dates.sh)
+
+# relative to the real clock: validations are stamped with it, and this test lets them age
+NOW = now_text()
+SLOT = daily_slot()
 FOLDER = f"clickhouse/analytics/daily/{SLOT}/"
 
 
@@ -85,11 +90,11 @@ def test_clean_backups_pass_manifest_checksums_and_drill(
     status = run("status", "-f", cfg, "--format", "json", "--now", NOW).json()
     assert status["schedules"][0]["backups"][0]["strongest_passed"]["level"] == "drill"
     assert run("plan", "-f", cfg, "--now", NOW, "--detailed-exitcode").code == 0
-    # over a week later checksums are due again (validations are stamped with the real clock, so
-    # count from today), and the new export is checksummed; a month later a drill is due too
-    week = run("plan", "-f", cfg, "--now", "2026-12-03T04:00:00Z", "--format", "json").json()
+    # over a week later checksums are due again (validations are stamped with the real clock, at
+    # most a day and a half after NOW), and the new export is checksummed; a month later a drill
+    week = run("plan", "-f", cfg, "--now", now_text(timedelta(days=9)), "--format", "json").json()
     assert [(a["type"], a.get("level")) for a in week["actions"]] == [("export", None), ("validate", "checksums")]
-    month = run("plan", "-f", cfg, "--now", "2026-12-26T04:00:00Z", "--format", "json").json()
+    month = run("plan", "-f", cfg, "--now", now_text(timedelta(days=32)), "--format", "json").json()
     assert ("validate", "drill") in [(a["type"], a.get("level")) for a in month["actions"]]
 
 

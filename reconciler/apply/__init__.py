@@ -1,4 +1,4 @@
-"""Carry out a plan (DESIGN §6): under the bucket locks, actions in dependency order,
+"""Carry out a plan (docs/commands.md): under the bucket locks, actions in dependency order,
 independent ones in parallel, at most one export per service at a time. A failed action does
 not stop unrelated ones; every outcome is returned and written to a run record."""
 

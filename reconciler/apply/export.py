@@ -1,4 +1,4 @@
-"""``export``: sidecar first, then ``BACKUP ... ASYNC``, then follow it to the end (DESIGN §6)."""
+"""``export``: sidecar first, then ``BACKUP ... ASYNC``, then follow it to the end (docs/commands.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The one gate every deletion of backup data passes (DESIGN §3, §4).
+"""The one gate every deletion of backup data passes (docs/bucket-layout.md, §4).
 
 A key may be deleted only if it lies inside ``<prefix>/<service>/<schedule>/<backup>/`` of a
 schedule declared in the config, with a backup name that is one plain path segment. Anything

@@ -1,4 +1,4 @@
-"""The apply lock: one apply at a time per bucket prefix (DESIGN §6).
+"""The apply lock: one apply at a time per bucket prefix (docs/commands.md).
 
 Created only if absent (conditional create), holding run id, host, start and lease expiry.
 A live apply renews its lease; a lock whose lease has expired may be taken over, by a

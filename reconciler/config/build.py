@@ -38,7 +38,7 @@ from reconciler.model import (
     ValidationLevel,
 )
 
-#: DESIGN §2: failed/abandoned attempts are pruned after this unless the schedule says otherwise
+#: docs/config.md: failed/abandoned attempts are pruned after this unless the schedule says otherwise
 DEFAULT_CLEANUP_AFTER = timedelta(hours=24)
 
 #: what stands for a secret in the digested form of the config

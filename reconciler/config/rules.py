@@ -1,4 +1,4 @@
-"""Semantic rules of the config (DESIGN §2): what the schema cannot say about one value alone.
+"""Semantic rules of the config (docs/config.md): what the schema cannot say about one value alone.
 
 References between sections, cron, bucket names, prefixes, ClickHouse Cloud's constraints,
 literal secrets, one chdb engine per process. The rules run even when the schema found
@@ -175,7 +175,8 @@ def _chdb_path(dsn: str) -> str:
 
 
 def _check_chdb_paths(c: _Checker) -> None:
-    """One chdb engine per process (DESIGN §8): every chdb service must share one data path."""
+    """One chdb engine per process (checked on ClickHouse 26.9, chdb 4.4): every chdb service must
+    share one data path."""
     first: tuple[str, str] | None = None
     for name, service in c.services.items():
         dsn = _str(_map(service).get("dsn"))

@@ -121,6 +121,9 @@ class Document:
     keys: dict[Path, Mark] = field(default_factory=dict)
     raw: dict[Path, str] = field(default_factory=dict)
     from_env: set[Path] = field(default_factory=set)
+    #: paths whose value names a variable that is not set (only when loading for ``validate``,
+    #: which needs no environment): the value stays as written and is not checked
+    unresolved: dict[Path, tuple[str, ...]] = field(default_factory=dict)
 
     def mark(self, path: Path, at_key: bool = False) -> Mark:
         """Where ``path`` was written; the nearest written ancestor for a missing one."""
@@ -449,11 +452,13 @@ def expand(text: str, env: Mapping[str, str]) -> tuple[str, list[str], list[str]
     return "".join(out), unset, malformed
 
 
-def expand_env(doc: Document, env: Mapping[str, str]) -> None:
+def expand_env(doc: Document, env: Mapping[str, str], allow_unset: bool = False) -> None:
     """Expand ``${VAR}`` in every string value (not in keys: those are names, not settings).
 
     Every unset variable and malformed reference is reported, then the caller stops: checking
-    the rest of a config whose values are missing would only produce confusing errors.
+    the rest of a config whose values are missing would only produce confusing errors. With
+    ``allow_unset`` (``validate``, which needs no environment), a value that names an unset
+    variable stays as written and its path is recorded in ``doc.unresolved`` instead.
     """
     problems: list[ReconcilerError] = []
 
@@ -466,6 +471,10 @@ def expand_env(doc: Document, env: Mapping[str, str]) -> None:
             return value
         result, unset, malformed = expand(value, env)
         where = doc.location(path)
+        if unset and allow_unset:
+            doc.unresolved[path] = tuple(unset)
+            result = value
+            unset = []
         for name in unset:
             problems.append(ReconcilerError(f"environment variable {name} is not set; export it before running", where))
         for ref in malformed:
@@ -486,7 +495,7 @@ def expand_env(doc: Document, env: Mapping[str, str]) -> None:
         raise ConfigError(sorted(problems, key=_sort_key))
 
 
-def load_document(file: str, env: Mapping[str, str]) -> Document:
+def load_document(file: str, env: Mapping[str, str], allow_unset: bool = False) -> Document:
     """Read, parse and expand a config file; any problem here stops loading."""
     text = read_text(file)
     node = compose(text, file)
@@ -495,5 +504,5 @@ def load_document(file: str, env: Mapping[str, str]) -> Document:
     doc = build_document(node, file)
     if not isinstance(doc.data, dict):
         _fail(TOP_LEVEL_HINT, doc.location(()))
-    expand_env(doc, env)
+    expand_env(doc, env, allow_unset)
     return doc

@@ -57,7 +57,7 @@ def list_folders(store: Store, prefix: str, keep_files: bool = False) -> dict[st
 
 
 def classify(f: Folder, operation: Operation | None, lock: LockInfo | None, now: datetime) -> ObservedBackup:
-    """The state of one folder (DESIGN §3): complete when ClickHouse's manifest is there; an
+    """The state of one folder (docs/bucket-layout.md): complete when ClickHouse's manifest is there; an
     in-progress sidecar is running only while its operation is live in ClickHouse or its apply
     still holds an unexpired lock, and abandoned otherwise."""
     parsed = parse_backup_name(f.name)

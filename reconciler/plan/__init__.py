@@ -1,4 +1,4 @@
-"""Build a plan: a pure function of (desired state, observed state, now) (DESIGN §4).
+"""Build a plan: a pure function of (desired state, observed state, now) (docs/plan.md).
 
 No I/O and no clock here: the same inputs always give the same plan, which is what makes a
 saved plan reviewable and ``--now`` trustworthy.

@@ -1,5 +1,5 @@
 """Retention with the semantics of restic's ``forget`` (restic 0.16 and later), plus the floors
-that make losing a needed backup impossible (DESIGN §2, §4). Pure.
+that make losing a needed backup impossible (docs/config.md, §4). Pure.
 
 Rules look at complete backups, newest first, by slot time (UTC):
 - ``keep_last N``: the N newest;
@@ -64,6 +64,9 @@ class Candidate:
     kind: str = "full"
     base: str | None = None
     validated: bool = False  # a successful validation, and not broken since
+    #: False for the export this plan makes: the rules count it, the floor (what already exists
+    #: and must survive whatever happens to that export) does not
+    complete: bool = True
 
 
 def _count(policy: Retention, rule: str) -> int:
@@ -128,7 +131,7 @@ def retain(policy: Retention, candidates: Sequence[Candidate]) -> tuple[dict[str
             kept.setdefault(c.name, []).append(label)
     else:  # nothing is validated (validate.after_export: none, or not yet): the newest complete
         label = f"min_valid={policy.min_valid}" if policy.min_valid else "newest"
-        for c in newest_first[:floor]:
+        for c in [c for c in newest_first if c.complete][:floor]:
             kept.setdefault(c.name, []).append(f"{label} (nothing validated)")
     by_name = {c.name: c for c in candidates}
     # bases of kept incrementals, transitively: walk each kept chain down to its full

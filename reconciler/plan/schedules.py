@@ -130,10 +130,13 @@ def decide_schedule(
 
 
 def _due(every: timedelta | None, backups: list[ObservedBackup], level: ValidationLevel, now: datetime) -> bool:
-    """A periodic level is due when no backup of the schedule passed it within ``every``."""
+    """A periodic level is due when no backup of the schedule passed it within ``every``.
+
+    Validations carry the real time they ran; one stamped after ``now`` (a plan ``--now`` in the
+    past) counts as made at ``now``."""
     if every is None:
         return False
-    times = [t for b in backups if (t := b.last_ok(level)) is not None]
+    times = [min(t, now) for b in backups if (t := b.last_ok(level)) is not None]
     return not times or now - max(times) >= every
 
 
@@ -177,7 +180,7 @@ def _decide_validations(
         d.warnings.append(f"schedule {schedule.name}: a drill is due but service {drill.service} cannot be reached")
         return
     depends = (planned[target].id,) if target in planned else ((d.export.id,) if d.export is not None else ())
-    last = [t for b in complete if (t := b.last_ok(ValidationLevel.DRILL)) is not None]
+    last = [min(t, now) for b in complete if (t := b.last_ok(ValidationLevel.DRILL)) is not None]
     since = f"the last passed {ago(max(last), now)}" if last else "none has passed yet"
     a = _validate_action(
         schedule,
@@ -302,7 +305,9 @@ def _decide_prunes(
     ]
     if d.export is not None and d.export.backup:
         slot = latest_slot(schedule, now)
-        candidates.append(Candidate(d.export.backup, slot, d.export.details["kind"], d.export.details["base"], False))
+        candidates.append(
+            Candidate(d.export.backup, slot, d.export.details["kind"], d.export.details["base"], False, complete=False)
+        )
     _, by_retention = retain(schedule.retention, candidates)
     if d.export is not None:
         by_retention.pop(d.export.backup or "", None)  # never prune what this plan makes
@@ -312,7 +317,8 @@ def _decide_prunes(
         if b.state == BackupState.PRUNING:
             reasons[b.name] = "an earlier prune was interrupted; finish it"
         elif b.state in (BackupState.FAILED, BackupState.ABANDONED):
-            since = b.started_at or b.slot
+            # a backup's age is now - slot; a folder without a slot name ages from when it started
+            since = b.slot or (min(b.started_at, now) if b.started_at else None)
             if since is not None and now - since >= schedule.cleanup_after:
                 reasons[b.name] = f"{b.state.value} attempt older than cleanup_after={duration(schedule.cleanup_after)}"
         elif b.state == BackupState.UNMANAGED and schedule.prune_unmanaged and not b.foreign:
