@@ -1,11 +1,12 @@
-"""Object stores behind one protocol (base.py). ``open_store`` picks the one a bucket needs."""
+"""Object stores behind one protocol, built on one base (base.py): S3, Azure Blob Storage, GCS, and
+an in-memory store for tests (memory.py). ``open_store`` picks the one a configured bucket needs."""
 
 from __future__ import annotations
 
 from ..errors import ReconcilerError
 from ..model import Bucket, Provider
+from ..retry import DEFAULT_POLICY, RetryPolicy
 from .base import ObjectInfo, Store
-from .retry import DEFAULT_POLICY, RetryPolicy
 
 __all__ = ["ObjectInfo", "RetryPolicy", "Store", "open_store"]
 

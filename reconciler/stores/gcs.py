@@ -9,26 +9,18 @@ own convention for emulators such as fake-gcs-server), else ``https://storage.go
 A plain-``http://`` endpoint, or one from ``STORAGE_EMULATOR_HOST``, is an emulator: requests go
 without credentials (a bearer token is never sent in clear text).
 
-The semantics are those of ``S3Store`` with GCS generations as etags: ``ObjectInfo.etag`` is the
+The semantics are those of every store with GCS generations as etags: ``ObjectInfo.etag`` is the
 object's generation as a string, and every conditional request is an ``ifGenerationMatch``
 precondition (0 = "only if absent"). The library's own retries are off (``retry=None`` on every
-call): every request goes through the one ``RetryPolicy`` (retry.py), each with a
-(connect, read) timeout, and every error is mapped to the errors of ``reconciler.errors``:
-
-- the bucket does not exist (HTTP 404 on the bucket) -> ``BucketMissing``;
-- HTTP 408/429/5xx, connection errors, timeouts, a checksum mismatch -> retried, then ``TemporaryError``;
-- HTTP 412 on a conditional request -> ``PreconditionFailed``;
-- anything else -> ``StoreError`` with the HTTP status, GCS's reason and message.
-
-Messages name ``gs://bucket/key`` and never contain a credential (the HMAC secret, the service
-account key).
+call): every request goes through the one ``RetryPolicy`` (``reconciler.retry``), each with a
+(connect, read) timeout, and every error is mapped by ``ERRORS`` below. Messages name
+``gs://bucket/key`` and never contain a credential (the HMAC secret, the service account key).
 """
 
 from __future__ import annotations
 
 import builtins
 import email.parser
-import functools
 import http.client
 import io
 import json
@@ -36,9 +28,8 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any, BinaryIO, TypeVar, cast
+from collections.abc import Mapping
+from typing import Any, cast
 from urllib.parse import quote
 
 import google.auth
@@ -55,11 +46,9 @@ from google.oauth2 import service_account
 
 from ..errors import BucketMissing, ObjectMissing, PreconditionFailed, ReconcilerError, StoreError, TemporaryError
 from ..model import Bucket
-from .base import ObjectInfo
-from .retry import DEFAULT_POLICY, RetryPolicy
-from .stats import STATS
-
-T = TypeVar("T")
+from ..retry import DEFAULT_POLICY, RetryPolicy
+from .base import BaseStore, ConditionLost, Download, ObjectInfo, Operations, Page, empty_download, first_line
+from .errormap import SERVER_ERRORS, TOO_MANY_REQUESTS, ErrorTable, Failure, row
 
 DEFAULT_JSON_ENDPOINT = "https://storage.googleapis.com"
 
@@ -72,11 +61,37 @@ SCOPES = ("https://www.googleapis.com/auth/devstorage.read_write",)
 #: the JSON API takes at most this many calls in one batch request
 DELETE_BATCH = 100
 
-#: HTTP statuses that may pass when retried
-TRANSIENT_STATUS = frozenset({408, 429})
-
 #: the project of emulator requests (fake-gcs-server accepts any)
 EMULATOR_PROJECT = "test"
+
+#: errors of the transport: the request may pass when retried
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    ConnectionError,
+    TimeoutError,
+    auth_exceptions.TransportError,
+    auth_exceptions.TimeoutError,
+)
+
+#: a code of ours: a call of a batch that got no answer
+NO_ANSWER = "noAnswer"
+
+#: what GCS answers, what we raise (the first row that matches; else ``StoreError``). GCS says
+#: which of the object and the bucket a 404 is about in its message only.
+ERRORS = ErrorTable(
+    row(ObjectMissing, statuses={404}, says="no such object"),
+    row(BucketMissing, statuses={404}),
+    row(TemporaryError, statuses={408} | TOO_MANY_REQUESTS | SERVER_ERRORS),
+    row(PreconditionFailed, statuses={412}),
+    row(TemporaryError, codes={NO_ANSWER}),
+    row(TemporaryError, exceptions=(storage_exceptions.DataCorruption,)),  # a checksum mismatch: a new download
+    row(TemporaryError, exceptions=(auth_exceptions.RefreshError,), codes={"retryable"}),
+    row(TemporaryError, exceptions=_TRANSPORT_ERRORS),
+)
 
 _METHOD_URL = re.compile(r"^[A-Z]+ \S+: ")
 
@@ -93,30 +108,28 @@ def json_endpoint(bucket: Bucket, override: str | None = None) -> tuple[str, boo
     return endpoint, emulator
 
 
-def _status(e: BaseException) -> int:
-    if isinstance(e, api_exceptions.GoogleAPICallError):
-        return int(e.code or 0)
-    response = getattr(e, "response", None)
-    return int(getattr(response, "status_code", 0) or 0)
-
-
 def _reason_and_detail(e: api_exceptions.GoogleAPICallError) -> tuple[str, str]:
     """GCS's reason (``conditionNotMet``) and message, without the request line the library prepends."""
     first: dict[str, Any] = e.errors[0] if e.errors and isinstance(e.errors[0], dict) else {}
     reason = str(first.get("reason") or e.reason or "")
-    detail = str(first.get("message") or e.message or "")
-    detail = _METHOD_URL.sub("", detail.strip().splitlines()[0] if detail.strip() else "")
+    detail = _METHOD_URL.sub("", first_line(str(first.get("message") or e.message or "")))
     if detail.startswith("{"):  # uploads and downloads quote GCS's JSON error body
-        try:
-            error = json.loads(detail).get("error", {})
-        except (ValueError, AttributeError):
-            error = None
-        if isinstance(error, dict) and error:
-            errors = error.get("errors") or [{}]
-            inner = errors[0] if isinstance(errors[0], dict) else {}
-            reason = reason or str(inner.get("reason", ""))
-            detail = str(error.get("message", detail))
+        quoted_reason, detail = _json_error(detail.encode(), detail)
+        reason = reason or quoted_reason
     return reason, detail
+
+
+def _json_error(body: bytes, text: str) -> tuple[str, str]:
+    """(reason, message) of a JSON error body of GCS, else ("", ``text``)."""
+    try:
+        error = json.loads(body).get("error", {}) if body.strip() else {}
+    except (ValueError, AttributeError):
+        error = {}
+    if not isinstance(error, dict) or not error:
+        return "", text
+    errors = error.get("errors") or [{}]
+    reason = str(errors[0].get("reason", "") if isinstance(errors[0], dict) else "")
+    return reason, str(error.get("message", text))
 
 
 def _root_cause(e: BaseException) -> BaseException:
@@ -133,35 +146,37 @@ def _root_cause(e: BaseException) -> BaseException:
     return e
 
 
-#: errors of the transport: the request may pass when retried
-_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
-    requests.exceptions.ConnectionError,
-    requests.exceptions.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    urllib3.exceptions.HTTPError,
-    http.client.HTTPException,
-    ConnectionError,
-    TimeoutError,
-    auth_exceptions.TransportError,
-    auth_exceptions.TimeoutError,
-)
+def _generation(etag: str | None) -> int | None:
+    """The generation an etag names, or None if it is not one (generations are positive)."""
+    if etag is None or not etag.isdigit():
+        return None
+    n = int(etag)
+    return n if n > 0 else None
 
 
-@dataclass(frozen=True)
-class _Page:
-    blobs: builtins.list[Any]
-    prefixes: builtins.list[str]
-    token: str | None
-
-
-class GCSStore:
+class GCSStore(BaseStore):
     """A ``Store`` on one GCS bucket. Keys are full object names (the bucket prefix included).
 
-    ``list_page_size`` sets how many objects one listing request asks for (GCS's default, 1000,
-    when None); ``read_chunk_size`` is the size of one ranged download of ``open``;
     ``json_endpoint_override`` comes before the bucket's ``gcs_json_endpoint`` and
     ``STORAGE_EMULATOR_HOST`` (tests, embedders). No request is made until the first call.
     """
+
+    provider = "GCS"
+    scheme = "gs"
+    etag_word = "generation"
+    ops = Operations(
+        bucket="objects.list",
+        list="objects.list",
+        get="objects.get",
+        head="objects.get",
+        put="objects.insert",
+        delete="objects.delete",
+        delete_batch="batch objects.delete",
+    )
+    error_table = ERRORS
+    native_errors = (Exception,)
+    max_delete_batch = DELETE_BATCH
+    default_read_chunk = 8 * 1024 * 1024
 
     def __init__(
         self,
@@ -171,78 +186,39 @@ class GCSStore:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         max_pool_connections: int = 32,
-        list_page_size: int | None = None,
-        read_chunk_size: int = 8 * 1024 * 1024,
+        page_size: int | None = None,
+        delete_batch: int | None = None,
+        read_chunk: int | None = None,
         json_endpoint_override: str | None = None,
     ) -> None:
-        self.bucket = bucket.bucket
-        self.description = f"gs://{bucket.bucket}"
-        self.retry = retry
+        self._service_account_file = bucket.credentials.service_account_file
+        # the service account file's path is not a secret; the key inside it is added when it is read
+        super().__init__(
+            bucket.bucket,
+            retry=retry,
+            secrets=(v for v in bucket.credentials.secrets() if v != self._service_account_file),
+            page_size=page_size,
+            delete_batch=delete_batch,
+            read_chunk=read_chunk,
+        )
         self.endpoint, self.emulator = json_endpoint(bucket, json_endpoint_override)
-        self.list_page_size = list_page_size
-        self.read_chunk_size = read_chunk_size
         self.timeout = (connect_timeout, read_timeout)
         self._pool = max_pool_connections
-        self._service_account_file = bucket.credentials.service_account_file
-        # every credential value, longest first, so a message can never carry one (the service
-        # account file's path is not a secret; the key inside it is added when it is read)
-        self._secrets = sorted(
-            (v for v in bucket.credentials.secrets() if len(v) >= 4 and v != self._service_account_file),
-            key=len,
-            reverse=True,
-        )
         self._lock = threading.Lock()
         self._client_: storage.Client | None = None
         self._session: AuthorizedSession | None = None
         self._bucket_ref: storage.Bucket | None = None
 
-    def __repr__(self) -> str:
-        return f"GCSStore({self.description})"
-
     # ----------------------------------------------------------------------------------------
     # plumbing
     # ----------------------------------------------------------------------------------------
-
-    def url(self, key: str = "") -> str:
-        return f"gs://{self.bucket}/{key}"
-
-    def _redact(self, text: str) -> str:
-        for s in self._secrets:
-            text = text.replace(s, "***")
-        return text
 
     def _credentials(self) -> tuple[GoogleCredentials, str | None]:
         """Credentials and project: none for an emulator, the service account file, else ADC."""
         if self.emulator:
             return AnonymousCredentials(), EMULATOR_PROJECT
         if self._service_account_file:
-            path = self._service_account_file
-            try:
-                with open(path, encoding="utf-8") as f:
-                    info = json.load(f)
-            except OSError as e:
-                raise StoreError(
-                    f"{self.description}: cannot read the service account file {path}: {e.strerror or type(e).__name__}"
-                ) from None
-            except ValueError:
-                raise StoreError(f"{self.description}: the service account file {path} is not JSON") from None
-            if not isinstance(info, dict):
-                raise StoreError(f"{self.description}: the service account file {path} is not a service account key")
-            secrets = builtins.list(self._secrets)
-            for k in ("private_key", "private_key_id"):
-                v = info.get(k)
-                if isinstance(v, str) and len(v) >= 4:
-                    secrets.append(v)  # and each line of a PEM key, should a message quote one
-                    secrets.extend(line for line in v.splitlines() if len(line) >= 16)
-            self._secrets = sorted(secrets, key=len, reverse=True)
-            try:
-                creds = service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
-            except (ValueError, KeyError) as e:
-                raise StoreError(
-                    f"{self.description}: the service account file {path} is not a usable service account key: "
-                    f"{self._redact(str(e))}"
-                ) from None
-            return creds, info.get("project_id")
+            return self._service_account(self._service_account_file)
         try:
             creds, project = google.auth.default(scopes=SCOPES)
         except auth_exceptions.DefaultCredentialsError as e:
@@ -252,6 +228,31 @@ class GCSStore:
                 f"{self._redact(str(e))}"
             ) from None
         return creds, project
+
+    def _service_account(self, path: str) -> tuple[GoogleCredentials, str | None]:
+        try:
+            with open(path, encoding="utf-8") as f:
+                info = json.load(f)
+        except OSError as e:
+            raise StoreError(
+                f"{self.description}: cannot read the service account file {path}: {e.strerror or type(e).__name__}"
+            ) from None
+        except ValueError:
+            raise StoreError(f"{self.description}: the service account file {path} is not JSON") from None
+        if not isinstance(info, dict):
+            raise StoreError(f"{self.description}: the service account file {path} is not a service account key")
+        for k in ("private_key", "private_key_id"):
+            v = info.get(k)
+            if isinstance(v, str):  # and each line of a PEM key, should a message quote one
+                self._add_secrets([v, *(line for line in v.splitlines() if len(line) >= 16)])
+        try:
+            creds = service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+        except (ValueError, KeyError) as e:
+            raise StoreError(
+                f"{self.description}: the service account file {path} is not a usable service account key: "
+                f"{self._redact(str(e))}"
+            ) from None
+        return creds, info.get("project_id")
 
     def _client(self) -> storage.Client:
         """The client, made on first use (reading credentials may need the network: it is a request)."""
@@ -284,55 +285,29 @@ class GCSStore:
         assert self._bucket_ref is not None
         return storage.Blob(key, self._bucket_ref, generation=generation)
 
-    def _translate(self, e: BaseException, what: str) -> Exception:
-        """The reconciler error for a google/requests error; a ``TemporaryError`` carries the cause only."""
-        if isinstance(e, ReconcilerError):
-            return e
+    def _describe(self, e: BaseException) -> Failure:
         if isinstance(e, (api_exceptions.GoogleAPICallError, storage_exceptions.InvalidResponse)):
-            status = _status(e)
             if isinstance(e, api_exceptions.GoogleAPICallError):
+                status = int(e.code or 0)
                 reason, detail = _reason_and_detail(e)
             else:
+                status = int(getattr(getattr(e, "response", None), "status_code", 0) or 0)
                 reason, detail = "", str(e.args[0] if e.args else "")
-            reason, detail = self._redact(reason), self._redact(detail)
             cause = f"HTTP {status}" + (f" {reason}" if reason else "") + (f": {detail}" if detail else "")
-            if status == 404 and "no such object" not in detail.lower():
-                return BucketMissing(f"{what}: bucket {self.bucket} does not exist ({cause})")
-            if status in TRANSIENT_STATUS or status >= 500:
-                return TemporaryError(cause)
-            if status == 412:
-                return PreconditionFailed(f"{what}: {cause}")
-            return StoreError(f"{what}: {cause}")
-        if isinstance(e, storage_exceptions.DataCorruption):  # checksum mismatch: a new download may pass
-            return TemporaryError(self._redact(f"DataCorruption: {str(e).splitlines()[0] if str(e) else ''}"))
+            return Failure(reason, status, cause, e)
+        if isinstance(e, storage_exceptions.DataCorruption):
+            return Failure(cause=f"DataCorruption: {first_line(str(e))}", error=e)
         if isinstance(e, auth_exceptions.RefreshError):
             if getattr(e, "retryable", False):
-                return TemporaryError(self._redact(f"RefreshError: {e}"))
-            return StoreError(self._redact(f"{what}: the Google credentials were refused: {e}"))
+                return Failure("retryable", cause=f"RefreshError: {e}", error=e)
+            return Failure(cause=f"the Google credentials were refused: {e}", error=e)
         if isinstance(e, auth_exceptions.DefaultCredentialsError):
-            return StoreError(self._redact(f"{what}: {e}"))
+            return Failure(cause=str(e), error=e)
         if isinstance(e, _TRANSPORT_ERRORS):
-            return TemporaryError(self._redact(f"{type(e).__name__}: {_root_cause(e)}"))
-        return StoreError(self._redact(f"{what}: {type(e).__name__}: {e}"))
+            return Failure(cause=f"{type(e).__name__}: {_root_cause(e)}", error=e)
+        return Failure(cause=f"{type(e).__name__}: {e}", error=e)
 
-    def _guarded(self, what: str, fn: Callable[[], T]) -> Callable[[], T]:
-        """``fn`` with errors mapped (one attempt)."""
-
-        def attempt() -> T:
-            STATS.request(what)
-            try:
-                return fn()
-            except Exception as e:
-                raise self._translate(e, what) from e
-
-        return attempt
-
-    def _call(self, op: str, key: str, fn: Callable[[], T]) -> T:
-        """Run one JSON-API request ``op`` on ``key`` under the retry policy, errors mapped."""
-        what = f"GCS {op} on {self.url(key)}"
-        return self.retry.run(what, self._guarded(what, fn))
-
-    def _list_page(self, prefix: str, delimiter: str | None, token: str | None, size: int | None) -> _Page:
+    def _list_blobs(self, prefix: str, delimiter: str | None, token: str | None, size: int | None) -> Page:
         """One page of objects.list (one request, no retry)."""
         it = self._client().list_blobs(
             self.bucket,
@@ -345,190 +320,122 @@ class GCSStore:
         )
         page = next(it.pages, None)
         if page is None:
-            return _Page([], [], None)
-        blobs = builtins.list(page)
-        return _Page(blobs, builtins.list(getattr(page, "prefixes", ())), it.next_page_token)
+            return Page([], [], None)
+        objects = [
+            ObjectInfo(
+                key=b.name, size=int(b.size or 0), etag=str(b.generation), last_modified=b.updated or b.time_created
+            )
+            for b in page
+        ]
+        return Page(objects, builtins.list(getattr(page, "prefixes", ())), it.next_page_token)
 
     def _bucket_listable(self) -> bool:
         """Does the bucket exist? One objects.list of one name (needs only storage.objects.list)."""
         try:
-            self._list_page("", None, None, 1)
+            self._list_blobs("", None, None, 1)
         except api_exceptions.NotFound:
             return False
         return True
 
-    def _missing_object(self, e: api_exceptions.NotFound, what: str) -> bool:
-        """A 404 of a request on an object: True when the object is missing; ``BucketMissing`` when the
-        bucket is. GCS says which in its message; emulators answer a bare "Not Found" for both, and
-        then the bucket is asked (this attempt makes one more request)."""
+    def _not_found(self, e: api_exceptions.NotFound, what: str) -> ReconcilerError:
+        """A 404 of a request on an object: ``ObjectMissing`` or ``BucketMissing``. GCS says which in
+        its message; emulators answer a bare "Not Found" for both, and then the bucket is asked
+        (this attempt makes one more request)."""
         _, detail = _reason_and_detail(e)
         text = detail.lower()
-        if "no such object" in text:
-            return True
-        if "bucket" not in text and self._bucket_listable():
-            return True
-        raise BucketMissing(f"{what}: bucket {self.bucket} does not exist (HTTP 404: {self._redact(detail)})")
+        if "no such object" in text or ("bucket" not in text and self._bucket_listable()):
+            return self._error(ObjectMissing, what, f"HTTP 404: {self._redact(detail)}")
+        return self._error(BucketMissing, what, f"HTTP 404: {self._redact(detail)}")
 
-    def _stat(self, key: str, what: str) -> storage.Blob | None:
-        """The object's metadata (objects.get), or None if it does not exist (one attempt)."""
+    def _stat(self, key: str, what: str) -> storage.Blob:
+        """The object's metadata (objects.get); ``ObjectMissing`` if it does not exist (one attempt)."""
         blob = self._blob(key)
         try:
             blob.reload(projection="noAcl", retry=None, timeout=self.timeout)
         except api_exceptions.NotFound as e:
-            if self._missing_object(e, what):
-                return None
-            raise
+            raise self._not_found(e, what) from e
         return blob
 
     # ----------------------------------------------------------------------------------------
-    # the Store protocol
+    # the primitives
     # ----------------------------------------------------------------------------------------
 
-    def bucket_exists(self) -> bool:
-        return self._call("objects.list", "", self._bucket_listable)
+    def _bucket_exists(self) -> bool:
+        return self._bucket_listable()
 
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        token: str | None = None
-        while True:
-            page = self._call(
-                "objects.list", prefix, functools.partial(self._list_page, prefix, None, token, self.list_page_size)
+    def _list_page(self, prefix: str, delimiter: str | None, token: str | None) -> Page:
+        return self._list_blobs(prefix, delimiter, token, self.page_size)
+
+    def _get(self, key: str) -> tuple[bytes, str]:
+        blob = self._blob(key)
+        try:
+            # the stored bytes (no decompressive transcoding), checked against GCS's checksum
+            data = blob.download_as_bytes(raw_download=True, retry=None, timeout=self.timeout)
+        except api_exceptions.NotFound as e:
+            raise self._not_found(e, self._what(self.ops.get, key)) from e
+        return data, str(blob.generation)
+
+    def _head(self, key: str) -> bool:
+        self._stat(key, self._what(self.ops.head, key))
+        return True
+
+    def _download(self, key: str, start: int, etag: str | None) -> Download:
+        """Ranges of one generation: the first is looked up (with the size) before it is read."""
+        what = self._what(self.ops.get, key)
+        size: int | None = None
+        if etag is None:
+            blob = self._stat(key, what)
+            generation, size = int(blob.generation or 0), int(blob.size or 0)
+            if not size:
+                return empty_download()
+        else:
+            generation = int(etag)
+        end = start + self.read_chunk - 1 if self.read_chunk else None
+        if size is not None and end is not None:
+            end = min(end, size - 1)
+        try:
+            data = self._blob(key, generation=generation).download_as_bytes(
+                start=start, end=end, raw_download=True, checksum=None, retry=None, timeout=self.timeout
             )
-            for b in page.blobs:
-                yield ObjectInfo(
-                    key=b.name, size=int(b.size or 0), etag=str(b.generation), last_modified=b.updated or b.time_created
-                )
-            token = page.token
-            if not token:
-                return
+        except api_exceptions.NotFound as e:  # the generation is gone
+            raise self._not_found(e, what) from e
+        return Download(io.BytesIO(data), str(generation), size)
 
-    def list_folders(self, prefix: str) -> builtins.list[str]:
-        if prefix and not prefix.endswith("/"):
-            prefix += "/"
-        names: set[str] = set()
-        token: str | None = None
-        while True:
-            page = self._call(
-                "objects.list", prefix, functools.partial(self._list_page, prefix, "/", token, self.list_page_size)
-            )
-            for p in page.prefixes:
-                name = p[len(prefix) :].rstrip("/")
-                if name:
-                    names.add(name)
-            token = page.token
-            if not token:
-                return sorted(names)
+    def _put(self, key: str, data: bytes, *, if_absent: bool = False, if_match: str | None = None) -> str:
+        generation: int | None = None
+        if if_absent:
+            generation = 0
+        elif if_match:
+            generation = _generation(if_match)
+            if generation is None:  # not a generation (an S3 ETag?): no object can have it
+                raise ConditionLost(self._what(self.ops.put, key), f"{if_match} is not a generation")
+        blob = self._blob(key)
+        blob.upload_from_string(
+            data,
+            content_type="application/octet-stream",
+            if_generation_match=generation,
+            retry=None,
+            timeout=self.timeout,
+        )
+        return str(blob.generation)
 
-    def read(self, key: str) -> tuple[bytes, str] | None:
-        what = f"GCS objects.get on {self.url(key)}"
-
-        def get() -> tuple[bytes, str] | None:
-            blob = self._blob(key)
-            try:
-                # the stored bytes (no decompressive transcoding), checked against GCS's checksum
-                data = blob.download_as_bytes(raw_download=True, retry=None, timeout=self.timeout)
-            except api_exceptions.NotFound as e:
-                if self._missing_object(e, what):
-                    return None
-                raise
-            STATS.read(len(data))
-            return data, str(blob.generation)
-
-        return self.retry.run(what, self._guarded(what, get))
-
-    def open(self, key: str) -> BinaryIO:
-        """A buffered reader of the object, read in ranged downloads of ``read_chunk_size`` bytes of
-        the generation found when it was opened, each under the retry policy. ``ObjectMissing`` if
-        absent; ``StoreError`` if the object is replaced or deleted while it is read."""
-        return cast(BinaryIO, io.BufferedReader(_GCSReader(self, key), buffer_size=1024 * 1024))
-
-    def _upload(self, key: str, data: bytes, generation: int | None, lost: Callable[[], Exception] | None) -> str:
-        """objects.insert (only if the live generation is ``generation`` when given; 0 = absent);
-        ``lost`` makes the error to raise when that precondition fails."""
-
-        def put() -> str:
-            blob = self._blob(key)
-            try:
-                blob.upload_from_string(
-                    data,
-                    content_type="application/octet-stream",
-                    if_generation_match=generation,
-                    retry=None,
-                    timeout=self.timeout,
-                )
-            except api_exceptions.PreconditionFailed as e:
-                if lost is None:
-                    raise
-                raise lost() from e
-            return str(blob.generation)
-
-        return self._call("objects.insert", key, put)
-
-    def write(self, key: str, data: bytes) -> str:
-        return self._upload(key, data, None, None)
-
-    def create(self, key: str, data: bytes) -> str:
-        """objects.insert with ``ifGenerationMatch=0``. Note: if a first attempt was stored but its
-        answer lost, the retry finds the object and raises ``PreconditionFailed``; callers that must
-        tell (the lock) read the object back and recognise their own content."""
-
-        def lost() -> Exception:
-            return PreconditionFailed(
-                f"GCS objects.insert on {self.url(key)}: the object already exists (HTTP 412 conditionNotMet)"
-            )
-
-        return self._upload(key, data, 0, lost)
-
-    def replace(self, key: str, data: bytes, etag: str) -> str:
-        what = f"GCS objects.insert on {self.url(key)}"
-
-        def lost() -> Exception:
-            # GCS answers 412 both when the object changed and when it is gone: ask which
-            if self._stat(key, what) is None:
-                return PreconditionFailed(f"{what}: the object no longer exists (expected generation {etag})")
-            return PreconditionFailed(f"{what}: the object changed (expected generation {etag})")
-
-        generation = _generation(etag)
-        if generation is None:  # not a generation (an S3 ETag?): no object can have it
-
-            def refuse() -> str:
-                raise lost()
-
-            return self._call("objects.insert", key, refuse)
-        return self._upload(key, data, generation, lost)
-
-    def delete(self, key: str, etag: str | None = None) -> None:
-        """objects.delete, with ``ifGenerationMatch`` when ``etag`` is given. Missing is not an error.
-
-        With an etag the live generation is looked up first and a different one refused before the
-        delete is sent: some emulators (fake-gcs-server up to at least 1.52) ignore preconditions on
-        DELETE. On GCS the precondition on the DELETE itself is what makes it atomic."""
-        what = f"GCS objects.delete on {self.url(key)}"
+    def _delete(self, key: str, etag: str | None) -> None:
+        """With an etag the live generation is looked up first and a different one refused before
+        the delete is sent: some emulators (fake-gcs-server up to at least 1.52) ignore
+        preconditions on DELETE. On GCS the precondition on the DELETE itself is what makes it atomic."""
+        what = self._what(self.ops.delete, key)
         generation = _generation(etag) if etag else None
+        if etag:
+            current = self._stat(key, what)
+            if generation is None or current.generation != generation:
+                raise ConditionLost(what, f"generation {current.generation} is live")
+        try:
+            self._blob(key).delete(if_generation_match=generation, retry=None, timeout=self.timeout)
+        except api_exceptions.NotFound as e:
+            raise self._not_found(e, what) from e
 
-        def changed() -> PreconditionFailed:
-            return PreconditionFailed(f"{what}: the object changed (expected generation {etag})")
-
-        def delete() -> None:
-            if etag:
-                current = self._stat(key, what)
-                if current is None:
-                    return
-                if generation is None or current.generation != generation:
-                    raise changed()
-            try:
-                self._blob(key).delete(if_generation_match=generation, retry=None, timeout=self.timeout)
-            except api_exceptions.NotFound as e:
-                if self._missing_object(e, what):  # already gone
-                    return
-                raise
-            except api_exceptions.PreconditionFailed as e:
-                raise changed() from e
-
-        self.retry.run(what, self._guarded(what, delete))
-
-    def delete_many(self, keys: Iterable[str]) -> int:
-        """Delete in JSON-API batch requests of up to 100 deletes. Returns how many objects were
-        deleted; keys that do not exist are not an error and are not counted.
+    def _delete_keys(self, keys: builtins.list[str]) -> Mapping[str, Failure | None]:
+        """One JSON-API batch request of objects.delete calls.
 
         The batch request is written here rather than with ``client.batch()``: fake-gcs-server
         answers only the parts of a batch that carry a ``Content-ID`` header, which
@@ -536,66 +443,23 @@ class GCSStore:
         and the library raises "Bad response: not multi-part"). With ids on every part the same
         request works on GCS and on fake-gcs-server, and each answer is matched to its key by id.
         """
-        unique = builtins.list(dict.fromkeys(keys))
-        deleted = 0
-        failed: dict[str, str] = {}  # key -> "HTTP status reason: message"
-        unsure: builtins.list[str] = []  # 404 without saying whether the object or the bucket is missing
-        for i in range(0, len(unique), DELETE_BATCH):
-            n, errors, ambiguous = self._delete_batch(unique[i : i + DELETE_BATCH])
-            deleted += n
-            failed.update(errors)
-            unsure += ambiguous
-        if unsure and not self._call("objects.list", "", self._bucket_listable):
-            raise BucketMissing(f"GCS batch objects.delete on {self.url()}: bucket {self.bucket} does not exist")
-        if failed:
-            sample = "; ".join(f"{self.url(k)}: {v}" for k, v in builtins.list(failed.items())[:3])
-            raise StoreError(
-                f"GCS batch objects.delete on {self.url()}: {len(failed)} of {len(unique)} objects could not be "
-                f"deleted ({deleted} were): {self._redact(sample)}"
-            )
-        return deleted
-
-    def _delete_batch(self, batch: builtins.list[str]) -> tuple[int, dict[str, str], builtins.list[str]]:
-        """Delete up to 100 keys in one batch request. Deletes refused with a transient status are
-        retried under the policy; whatever is still refused at the end is returned as failed
-        (key -> reason), with the keys whose 404 did not say what was missing."""
-        pending = builtins.list(batch)
-        failed: dict[str, str] = {}
-        ambiguous: builtins.list[str] = []
-        deleted = 0
-        per_key = False  # did the last attempt fail on some keys only (not the whole request)?
-
-        def attempt() -> None:
-            nonlocal pending, deleted, per_key
-            per_key = False
-            answers = self._send_batch(pending)
-            transient: builtins.list[str] = []
-            last = ""
-            for i, key in enumerate(pending):
-                status, reason, message = answers.get(i, (0, "", "no answer for this call"))
-                if 200 <= status < 300:
-                    deleted += 1
-                elif status == 404:
-                    if "no such object" not in message.lower():
-                        ambiguous.append(key)
-                elif status == 0 or status in TRANSIENT_STATUS or status >= 500:
-                    transient.append(key)
-                    last = f"HTTP {status} {reason}: {message}" if status else message
-                else:
-                    failed[key] = f"HTTP {status} {reason}: {message}"
-            pending = transient
-            if transient:
-                per_key = True
-                raise TemporaryError(self._redact(f"{len(transient)} deletes refused: {last}"))
-
-        what = f"GCS batch objects.delete on {self.url(batch[0] if batch else '')}"
-        try:
-            self.retry.run(what, self._guarded(what, attempt))
-        except TemporaryError as e:
-            if not per_key:
-                raise
-            failed.update((k, e.message) for k in pending)
-        return deleted, failed, ambiguous
+        answers = self._send_batch(keys)
+        out: dict[str, Failure | None] = {}
+        unsure = False  # a 404 that does not say whether the object or the bucket is missing
+        for i, key in enumerate(keys):
+            status, reason, message = answers.get(i, (0, "", "no answer for this call"))
+            if 200 <= status < 300:
+                out[key] = None
+            elif status == 0:
+                out[key] = Failure(NO_ANSWER, cause=message)
+            elif status == 404 and "no such object" not in message.lower():
+                unsure, out[key] = True, None
+            else:
+                out[key] = Failure(reason, status, f"HTTP {status} {reason}: {message}")
+        if unsure and not self._bucket_listable():
+            what = self._what(self.ops.delete_batch, keys[0])
+            raise self._error(BucketMissing, what, "HTTP 404: Not Found")
+        return out
 
     def _send_batch(self, keys: builtins.list[str]) -> dict[int, tuple[int, str, str]]:
         """POST one multipart/mixed batch of objects.delete calls; the answers by index: (status,
@@ -639,14 +503,6 @@ class GCSStore:
         return 0
 
 
-def _generation(etag: str | None) -> int | None:
-    """The generation an etag names, or None if it is not one (generations are positive)."""
-    if etag is None or not etag.isdigit():
-        return None
-    n = int(etag)
-    return n if n > 0 else None
-
-
 def _parse_batch_answer(content_type: str, content: bytes) -> dict[int, tuple[int, str, str]]:
     """The parts of a batch answer by the index in their Content-ID (``<response-3>`` -> 3)."""
     message = email.parser.BytesParser().parsebytes(
@@ -663,79 +519,6 @@ def _parse_batch_answer(content_type: str, content: bytes) -> dict[int, tuple[in
         head, _, body = payload.replace(b"\r\n", b"\n").partition(b"\n\n")
         status_line = head.split(b"\n", 1)[0].decode("latin-1").split()
         status = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else 0
-        reason, text = "", body.decode("utf-8", "replace").strip()
-        try:
-            error = json.loads(body).get("error", {}) if body.strip() else {}
-        except (ValueError, AttributeError):
-            error = {}
-        if isinstance(error, dict) and error:
-            errors = error.get("errors") or [{}]
-            reason = str(errors[0].get("reason", "") if isinstance(errors[0], dict) else "")
-            text = str(error.get("message", text))
-        answers[int(m.group(1))] = (status, reason, text.splitlines()[0] if text else "")
+        reason, text = _json_error(body, body.decode("utf-8", "replace").strip())
+        answers[int(m.group(1))] = (status, reason, first_line(text))
     return answers
-
-
-class _GCSReader(io.RawIOBase):
-    """The raw stream under ``GCSStore.open``: ranged downloads of one generation."""
-
-    def __init__(self, store: GCSStore, key: str) -> None:
-        super().__init__()
-        self._store = store
-        self._key = key
-        what = f"GCS objects.get on {store.url(key)}"
-
-        def stat() -> tuple[int, int]:
-            blob = store._stat(key, what)
-            if blob is None:
-                raise ObjectMissing(f"{what}: the object does not exist")
-            return int(blob.generation or 0), int(blob.size or 0)
-
-        self._generation, self._size = store.retry.run(what, store._guarded(what, stat))
-        self._pos = 0  # of the next byte to download
-        self._chunk = b""
-        self._offset = 0  # in the chunk
-
-    def readable(self) -> bool:
-        return True
-
-    def _fetch(self) -> None:
-        store, start = self._store, self._pos
-        end = min(start + store.read_chunk_size, self._size) - 1
-        what = f"GCS objects.get on {store.url(self._key)} at byte {start}"
-
-        def get() -> bytes:
-            blob = store._blob(self._key, generation=self._generation)
-            try:
-                return bytes(
-                    blob.download_as_bytes(
-                        start=start, end=end, raw_download=True, checksum=None, retry=None, timeout=store.timeout
-                    )
-                )
-            except api_exceptions.NotFound as e:
-                raise StoreError(
-                    f"{what}: the object changed while it was read (generation {self._generation} is gone)"
-                ) from e
-
-        data = store.retry.run(what, store._guarded(what, get))
-        if not data:
-            raise StoreError(f"{what}: the object ended before its size ({self._size} bytes)")
-        self._chunk, self._offset = data, 0
-        self._pos += len(data)
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        if not len(view):
-            return 0
-        if self._offset >= len(self._chunk):
-            if self._pos >= self._size:
-                return 0
-            self._fetch()
-        n = min(len(view), len(self._chunk) - self._offset)
-        view[:n] = self._chunk[self._offset : self._offset + n]
-        self._offset += n
-        return n
-
-    def close(self) -> None:
-        self._chunk = b""
-        super().close()

@@ -2,39 +2,28 @@
 
 One boto3 client per store (boto3 clients are thread-safe), made from a private session so
 stores built on several threads do not share boto3's default session. botocore's own retries
-are off: every request goes through the one ``RetryPolicy`` (retry.py), and every botocore
-error is mapped to the errors of ``reconciler.errors``:
-
-- ``NoSuchBucket`` -> ``BucketMissing``;
-- throttling (SlowDown, Throttling, RequestLimitExceeded, HTTP 429...), 5xx, connection errors
-  and timeouts -> retried, then ``TemporaryError`` naming the request and the attempts;
-- a lost condition (412 PreconditionFailed, 409 ConditionalRequestConflict) -> ``PreconditionFailed``;
-- anything else -> ``StoreError`` with the S3 error code and message.
-
-Messages name ``s3://bucket/key`` and never contain a credential.
+are off: every request goes through the one ``RetryPolicy`` (``reconciler.retry``), and every
+botocore error is mapped by ``ERRORS`` below. Messages name ``s3://bucket/key`` and never
+contain a credential.
 """
 
 from __future__ import annotations
 
 import builtins
-import contextlib
 import functools
-import io
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, BinaryIO, TypeVar, cast
+from collections.abc import Mapping
+from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from ..errors import BucketMissing, ObjectMissing, PreconditionFailed, StoreError, TemporaryError
+from ..errors import BucketMissing, ObjectMissing, PreconditionFailed, TemporaryError
 from ..model import Bucket
-from .base import ObjectInfo
-from .retry import DEFAULT_POLICY, RetryPolicy
-from .stats import STATS
-
-T = TypeVar("T")
+from ..retry import DEFAULT_POLICY, RetryPolicy
+from .base import BaseStore, Download, ObjectInfo, Operations, Page, empty_download
+from .errormap import SERVER_ERRORS, TOO_MANY_REQUESTS, ErrorTable, Failure, row
 
 #: S3 error codes that may pass when retried (besides any HTTP 429 and 5xx)
 TRANSIENT_CODES = frozenset(
@@ -57,29 +46,51 @@ TRANSIENT_CODES = frozenset(
     }
 )
 
-#: a conditional request lost
-PRECONDITION_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
+#: what S3 answers, what we raise (the first row that matches; else ``StoreError``)
+ERRORS = ErrorTable(
+    row(BucketMissing, codes={"NoSuchBucket"}),
+    row(ObjectMissing, codes={"NoSuchKey", "NotFound", "404"}),  # "404": a HEAD has no body
+    row(TemporaryError, codes=TRANSIENT_CODES),
+    row(TemporaryError, statuses=TOO_MANY_REQUESTS | SERVER_ERRORS),
+    row(PreconditionFailed, codes={"PreconditionFailed", "ConditionalRequestConflict"}),
+    row(PreconditionFailed, statuses={412}),
+    row(TemporaryError, exceptions=(BotoConnectionError, HTTPClientError, IncompleteReadError)),
+)
 
 #: DeleteObjects takes at most this many keys a request
 DELETE_BATCH = 1000
-
-_MISSING_KEY_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
 def _strip_etag(etag: str) -> str:
     return etag.strip('"')
 
 
+def _quoted(etag: str) -> str:
+    return etag if etag.startswith('"') else f'"{etag}"'
+
+
 def _code(e: ClientError) -> str:
     return str(e.response.get("Error", {}).get("Code", "") or "")
 
 
-def _status(e: ClientError) -> int:
-    return int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+class S3Store(BaseStore):
+    """A ``Store`` on one S3 bucket (``read_chunk`` None: ``open`` reads with one GET, resumed
+    with a ranged GET on the same ETag where the stream broke)."""
 
-
-class S3Store:
-    """A ``Store`` on one S3 bucket. Keys are full object keys (the bucket prefix included)."""
+    provider = "S3"
+    scheme = "s3"
+    ops = Operations(
+        bucket="HeadBucket",
+        list="ListObjectsV2",
+        get="GetObject",
+        head="HeadObject",
+        put="PutObject",
+        delete="DeleteObject",
+        delete_batch="DeleteObjects",
+    )
+    error_table = ERRORS
+    native_errors = (ClientError, BotoCoreError)
+    max_delete_batch = DELETE_BATCH
 
     def __init__(
         self,
@@ -89,16 +100,18 @@ class S3Store:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         max_pool_connections: int = 32,
+        page_size: int | None = None,
+        delete_batch: int | None = None,
+        read_chunk: int | None = None,
     ) -> None:
-        self.bucket = bucket.bucket
-        self.description = f"s3://{bucket.bucket}"
-        self.retry = retry
         creds = bucket.credentials
-        # every credential value, longest first, so a message can never carry one
-        self._secrets = sorted(
-            (v for v in (creds.secret_access_key, creds.session_token, creds.access_key_id) if v and len(v) >= 4),
-            key=len,
-            reverse=True,
+        super().__init__(
+            bucket.bucket,
+            retry=retry,
+            secrets=(creds.secret_access_key, creds.session_token, creds.access_key_id),
+            page_size=page_size,
+            delete_batch=delete_batch,
+            read_chunk=read_chunk,
         )
         if creds.access_key_id and creds.secret_access_key:
             session = boto3.session.Session(
@@ -122,258 +135,95 @@ class S3Store:
             options["response_checksum_validation"] = "when_required"
         self._client: Any = session.client("s3", endpoint_url=bucket.endpoint or None, config=Config(**options))
 
-    def __repr__(self) -> str:
-        return f"S3Store({self.description})"
+    def _describe(self, e: BaseException) -> Failure:
+        if not isinstance(e, ClientError):
+            return super()._describe(e)
+        code = _code(e)
+        status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        message = str(e.response.get("Error", {}).get("Message", "") or "").strip()
+        return Failure(code, status, f"{code or status}: {message}" if message else (code or str(status)), e)
 
     # ----------------------------------------------------------------------------------------
-    # plumbing
+    # the primitives
     # ----------------------------------------------------------------------------------------
 
-    def url(self, key: str = "") -> str:
-        return f"s3://{self.bucket}/{key}"
+    def _bucket_exists(self) -> bool:
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except ClientError as e:
+            if _code(e) in ("404", "NoSuchBucket", "NotFound"):
+                return False
+            raise
+        return True
 
-    def _redact(self, text: str) -> str:
-        for s in self._secrets:
-            text = text.replace(s, "***")
-        return text
+    def _list_page(self, prefix: str, delimiter: str | None, token: str | None) -> Page:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        if delimiter:
+            kwargs["Delimiter"] = delimiter
+        if token:
+            kwargs["ContinuationToken"] = token
+        if self.page_size:
+            kwargs["MaxKeys"] = self.page_size
+        page = self._client.list_objects_v2(**kwargs)
+        objects = [
+            ObjectInfo(key=o["Key"], size=int(o["Size"]), etag=_strip_etag(o["ETag"]), last_modified=o["LastModified"])
+            for o in page.get("Contents", ())
+        ]
+        folders = [p["Prefix"] for p in page.get("CommonPrefixes", ())]
+        return Page(objects, folders, page.get("NextContinuationToken") if page.get("IsTruncated") else None)
 
-    def _translate(self, e: Exception, what: str) -> Exception:
-        """The reconciler error for a botocore error; a ``TemporaryError`` carries the cause only."""
-        if isinstance(e, ClientError):
-            code, status = _code(e), _status(e)
-            message = self._redact(str(e.response.get("Error", {}).get("Message", "") or "").strip())
-            cause = f"{code or status}: {message}" if message else (code or str(status))
-            if code == "NoSuchBucket":
-                return BucketMissing(f"{what}: bucket {self.bucket} does not exist (NoSuchBucket)")
-            if code in TRANSIENT_CODES or status == 429 or status >= 500:
-                return TemporaryError(cause)
-            if code in PRECONDITION_CODES or status == 412:
-                return PreconditionFailed(f"{what}: {cause}")
-            return StoreError(f"{what}: {cause}")
-        if isinstance(e, (BotoConnectionError, HTTPClientError)):
-            return TemporaryError(self._redact(f"{type(e).__name__}: {e}"))
-        return StoreError(self._redact(f"{what}: {type(e).__name__}: {e}"))
+    def _get(self, key: str) -> tuple[bytes, str]:
+        resp = self._client.get_object(Bucket=self.bucket, Key=key)
+        with resp["Body"] as body:
+            return body.read(), _strip_etag(resp["ETag"])
 
-    def _guarded(self, what: str, fn: Callable[[], T]) -> Callable[[], T]:
-        """``fn`` with botocore errors mapped (one attempt)."""
+    def _head(self, key: str) -> bool:
+        self._client.head_object(Bucket=self.bucket, Key=key)
+        return True
 
-        def attempt() -> T:
-            STATS.request(what)
-            try:
-                return fn()
-            except (ClientError, BotoCoreError) as e:
-                raise self._translate(e, what) from e
-
-        return attempt
-
-    def _call(self, op: str, key: str, fn: Callable[[], T]) -> T:
-        """Run one S3 request ``op`` on ``key`` under the retry policy, errors mapped."""
-        what = f"S3 {op} on {self.url(key)}"
-        return self.retry.run(what, self._guarded(what, fn))
-
-    # ----------------------------------------------------------------------------------------
-    # the Store protocol
-    # ----------------------------------------------------------------------------------------
-
-    def bucket_exists(self) -> bool:
-        def head() -> bool:
-            try:
-                self._client.head_bucket(Bucket=self.bucket)
-            except ClientError as e:
-                if _code(e) in ("404", "NoSuchBucket", "NotFound"):
-                    return False
-                raise
-            return True
-
-        return self._call("HeadBucket", "", head)
-
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
-            if token:
-                kwargs["ContinuationToken"] = token
-            page = self._call("ListObjectsV2", prefix, functools.partial(self._client.list_objects_v2, **kwargs))
-            for o in page.get("Contents", ()):
-                yield ObjectInfo(
-                    key=o["Key"], size=int(o["Size"]), etag=_strip_etag(o["ETag"]), last_modified=o["LastModified"]
-                )
-            token = page.get("NextContinuationToken")
-            if not page.get("IsTruncated") or not token:
-                return
-
-    def list_folders(self, prefix: str) -> builtins.list[str]:
-        if prefix and not prefix.endswith("/"):
-            prefix += "/"
-        names: builtins.list[str] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "Delimiter": "/"}
-            if token:
-                kwargs["ContinuationToken"] = token
-            page = self._call("ListObjectsV2", prefix, functools.partial(self._client.list_objects_v2, **kwargs))
-            for p in page.get("CommonPrefixes", ()):
-                name = p["Prefix"][len(prefix) :].rstrip("/")
-                if name:
-                    names.append(name)
-            token = page.get("NextContinuationToken")
-            if not page.get("IsTruncated") or not token:
-                return sorted(names)
-
-    def read(self, key: str) -> tuple[bytes, str] | None:
-        def get() -> tuple[bytes, str] | None:
-            try:
-                resp = self._client.get_object(Bucket=self.bucket, Key=key)
-            except ClientError as e:
-                if _code(e) in _MISSING_KEY_CODES:
-                    return None
-                raise
-            with resp["Body"] as body:  # reading inside the attempt: a broken stream is retried
-                data = body.read()
-            STATS.read(len(data))
-            return data, _strip_etag(resp["ETag"])
-
-        return self._call("GetObject", key, get)
-
-    def open(self, key: str) -> BinaryIO:
-        """A buffered reader of the object; a stream broken midway is resumed where it stopped
-        (a ranged GET on the same ETag), under the retry policy. ``ObjectMissing`` if absent."""
-        return cast(BinaryIO, io.BufferedReader(_S3Reader(self, key), buffer_size=1024 * 1024))
-
-    def _get(self, key: str, *, start: int = 0, etag: str | None = None) -> dict[str, Any]:
-        """GetObject from byte ``start`` (only if the ETag is still ``etag`` when given), retried."""
-        return self._call("GetObject", key, self._get_once(key, start=start, etag=etag))
-
-    def _get_once(self, key: str, *, start: int = 0, etag: str | None = None) -> Callable[[], dict[str, Any]]:
+    def _download(self, key: str, start: int, etag: str | None) -> Download:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
-        if start:
+        if self.read_chunk:
+            kwargs["Range"] = f"bytes={start}-{start + self.read_chunk - 1}"
+        elif start:
             kwargs["Range"] = f"bytes={start}-"
         if etag:
             kwargs["IfMatch"] = _quoted(etag)
-
-        def get() -> dict[str, Any]:
-            try:
-                return cast(dict[str, Any], self._client.get_object(**kwargs))
-            except ClientError as e:
-                if _code(e) in _MISSING_KEY_CODES:
-                    raise ObjectMissing(f"S3 GetObject on {self.url(key)}: the object does not exist") from e
-                raise
-
-        return get
-
-    def _put(
-        self, key: str, data: bytes, lost: Callable[[ClientError], Exception | None] | None = None, **cond: str
-    ) -> str:
-        """PutObject (with conditions); ``lost`` maps a refused condition to the error to raise."""
-
-        def put() -> str:
-            try:
-                resp = self._client.put_object(Bucket=self.bucket, Key=key, Body=data, **cond)
-            except ClientError as e:
-                mapped = lost(e) if lost else None
-                if mapped is not None:
-                    raise mapped from e
-                raise
-            return _strip_etag(resp["ETag"])
-
-        return self._call("PutObject", key, put)
-
-    def write(self, key: str, data: bytes) -> str:
-        return self._put(key, data)
-
-    def create(self, key: str, data: bytes) -> str:
-        """PutObject with ``If-None-Match: *``. Note: if a first attempt was stored but its answer
-        lost, the retry finds the object and raises ``PreconditionFailed``; callers that must tell
-        (the lock) read the object back and recognise their own content."""
-
-        def lost(e: ClientError) -> Exception | None:
-            if _lost_condition(e):
-                return PreconditionFailed(f"S3 PutObject on {self.url(key)}: the object already exists ({_code(e)})")
-            return None
-
-        return self._put(key, data, lost, IfNoneMatch="*")
-
-    def replace(self, key: str, data: bytes, etag: str) -> str:
-        def lost(e: ClientError) -> Exception | None:
-            if _code(e) in _MISSING_KEY_CODES:
-                return PreconditionFailed(
-                    f"S3 PutObject on {self.url(key)}: the object no longer exists (expected ETag {etag})"
-                )
-            if _lost_condition(e):
-                return PreconditionFailed(f"S3 PutObject on {self.url(key)}: the object changed (expected ETag {etag})")
-            return None
-
-        return self._put(key, data, lost, IfMatch=_quoted(etag))
-
-    def delete(self, key: str, etag: str | None = None) -> None:
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
-        if etag:
-            kwargs["IfMatch"] = _quoted(etag)
-
-        def delete() -> None:
-            try:
-                self._client.delete_object(**kwargs)
-            except ClientError as e:
-                if _code(e) in _MISSING_KEY_CODES:  # already gone (If-Match on a missing key)
-                    return
-                if etag and _lost_condition(e):
-                    raise PreconditionFailed(
-                        f"S3 DeleteObject on {self.url(key)}: the object changed (expected ETag {etag})"
-                    ) from e
-                raise
-
-        self._call("DeleteObject", key, delete)
-
-    def delete_many(self, keys: Iterable[str]) -> int:
-        unique = builtins.list(dict.fromkeys(keys))
-        deleted = 0
-        failed: dict[str, str] = {}  # key -> "Code: Message"
-        for i in range(0, len(unique), DELETE_BATCH):
-            batch = unique[i : i + DELETE_BATCH]
-            n, errors = self._delete_batch(batch)
-            deleted += n
-            failed.update(errors)
-        if failed:
-            sample = "; ".join(f"{self.url(k)}: {v}" for k, v in builtins.list(failed.items())[:3])
-            raise StoreError(
-                f"S3 DeleteObjects on {self.url()}: {len(failed)} of {len(unique)} objects could not be deleted "
-                f"({deleted} were): {self._redact(sample)}"
-            )
-        return deleted
-
-    def _delete_batch(self, batch: builtins.list[str]) -> tuple[int, dict[str, str]]:
-        """Delete up to 1000 keys. Keys refused with a transient code are retried under the
-        policy; whatever is still refused at the end is returned as failed (key -> reason)."""
-        pending = builtins.list(batch)
-        failed: dict[str, str] = {}
-        deleted = 0
-        per_key = False  # did the last attempt fail on some keys only (not the whole request)?
-
-        def attempt() -> None:
-            nonlocal pending, deleted, per_key
-            per_key = False
-            resp = self._client.delete_objects(
-                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in pending], "Quiet": True}
-            )
-            errors = {e["Key"]: (str(e.get("Code", "")), str(e.get("Message", ""))) for e in resp.get("Errors", ())}
-            deleted += len(pending) - len(errors)
-            transient = [k for k, (code, _) in errors.items() if code in TRANSIENT_CODES]
-            for k, (code, message) in errors.items():
-                if code not in TRANSIENT_CODES:
-                    failed[k] = f"{code}: {message}"
-            pending = transient
-            if transient:
-                per_key = True
-                code, message = errors[transient[0]]
-                raise TemporaryError(f"{len(transient)} keys refused: {code}: {message}")
-
         try:
-            self._call("DeleteObjects", batch[0] if batch else "", attempt)
-        except TemporaryError as e:
-            if not per_key:
-                raise
-            failed.update((k, e.message) for k in pending)
-        return deleted, failed
+            resp = self._client.get_object(**kwargs)
+        except ClientError as e:
+            if etag is None and _code(e) == "InvalidRange":  # a range of an empty object
+                return empty_download()
+            raise
+        content_range = str(resp.get("ContentRange") or "")
+        size = int(content_range.rsplit("/", 1)[1]) if "/" in content_range else int(resp.get("ContentLength", 0))
+        return Download(resp["Body"], _strip_etag(resp["ETag"]), size)
+
+    def _put(self, key: str, data: bytes, *, if_absent: bool = False, if_match: str | None = None) -> str:
+        cond: dict[str, str] = {}
+        if if_absent:
+            cond["IfNoneMatch"] = "*"
+        elif if_match:
+            cond["IfMatch"] = _quoted(if_match)
+        return _strip_etag(self._client.put_object(Bucket=self.bucket, Key=key, Body=data, **cond)["ETag"])
+
+    def _delete(self, key: str, etag: str | None) -> None:
+        cond = {"IfMatch": _quoted(etag)} if etag else {}
+        self._client.delete_object(Bucket=self.bucket, Key=key, **cond)
+
+    def _delete_keys(self, keys: builtins.list[str]) -> Mapping[str, Failure | None]:
+        resp = self._client.delete_objects(
+            Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+        )
+        answers: dict[str, Failure | None] = dict.fromkeys(keys)
+        for e in resp.get("Errors", ()):
+            code, message = str(e.get("Code", "")), str(e.get("Message", ""))
+            answers[e["Key"]] = Failure(code, cause=f"{code}: {message}")
+        return answers
+
+    # ----------------------------------------------------------------------------------------
+    # multipart uploads: S3's own
+    # ----------------------------------------------------------------------------------------
 
     def abort_uploads(self, prefix: str) -> int:
         aborted = 0
@@ -406,64 +256,3 @@ class S3Store:
             return True
 
         return self._call("AbortMultipartUpload", key, abort)
-
-
-def _lost_condition(e: ClientError) -> bool:
-    return _code(e) in PRECONDITION_CODES or _status(e) == 412
-
-
-def _quoted(etag: str) -> str:
-    return etag if etag.startswith('"') else f'"{etag}"'
-
-
-class _S3Reader(io.RawIOBase):
-    """The raw stream under ``S3Store.open``: reads the body, resumes after a broken stream."""
-
-    def __init__(self, store: S3Store, key: str) -> None:
-        super().__init__()
-        self._store = store
-        self._key = key
-        resp = store._get(key)
-        self._body: Any = resp["Body"]
-        self._etag = _strip_etag(resp["ETag"])
-        self._size = int(resp.get("ContentLength", 0))
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        if self._pos >= self._size or not len(view):
-            return 0
-        what = f"S3 GetObject on {self._store.url(self._key)} at byte {self._pos}"
-
-        def attempt() -> bytes:
-            if self._body is None:
-                get = self._store._get_once(self._key, start=self._pos, etag=self._etag)
-                self._body = self._store._guarded(what, get)()["Body"]
-            try:
-                return bytes(self._body.read(len(view)))
-            except (BotoConnectionError, HTTPClientError, IncompleteReadError) as e:
-                self._close_body()
-                raise TemporaryError(self._store._redact(f"{type(e).__name__}: {e}")) from e
-
-        try:
-            data = self._store.retry.run(what, attempt)
-        except PreconditionFailed as e:
-            raise StoreError(f"{what}: the object changed while it was read") from e
-        n = len(data)
-        view[:n] = data
-        self._pos += n
-        STATS.read(n)
-        return n
-
-    def _close_body(self) -> None:
-        body, self._body = self._body, None
-        if body is not None:
-            with contextlib.suppress(Exception):  # a broken stream may fail to close too
-                body.close()
-
-    def close(self) -> None:
-        self._close_body()
-        super().close()
