@@ -31,7 +31,6 @@ from urllib3.util.retry import Retry
 
 from ..errors import BucketMissing, ObjectMissing, PreconditionFailed, ReconcilerError, TemporaryError
 from ..model import Bucket
-from ..retry import DEFAULT_POLICY, RetryPolicy
 from .base import BaseStore, Download, ObjectInfo, Operations, Page, empty_download, first_line
 from .errormap import NO_STATUS, SERVER_ERRORS, TOO_MANY_REQUESTS, ErrorTable, Failure, Refused, row
 
@@ -92,62 +91,35 @@ def _first_line(text: str) -> str:
     return m.group(1) if m else line
 
 
+#: (bucket, list, get, head, put, delete, delete_batch): the names in messages and in --stats
+OPS = Operations(
+    "GetContainerProperties", "ListBlobs", "GetBlob", "GetBlobProperties", "PutBlob", "DeleteBlob", "BlobBatch"
+)
+
+
 class AzureStore(BaseStore):
     """A ``Store`` on one Azure Blob Storage container. Keys are full blob names (prefix included)."""
 
-    provider = "Azure"
-    scheme = "azure"
-    noun = "container"
-    ops = Operations(
-        bucket="GetContainerProperties",
-        list="ListBlobs",
-        get="GetBlob",
-        head="GetBlobProperties",
-        put="PutBlob",
-        delete="DeleteBlob",
-        delete_batch="BlobBatch",
-    )
-    error_table = ERRORS
-    native_errors = (AzureError,)
-    max_delete_batch = DELETE_BATCH
+    provider, scheme, noun, ops = "Azure", "azure", "container", OPS
+    error_table, native_errors = ERRORS, (AzureError,)
     secret_patterns = (_SAS_SIGNATURE,)  # connection-string secrets: reconciler.redact knows them
-    default_read_chunk = READ_CHUNK
+    max_delete_batch, default_page_size, default_read_chunk = DELETE_BATCH, MAX_PAGE, READ_CHUNK
 
-    def __init__(
-        self,
-        bucket: Bucket,
-        *,
-        retry: RetryPolicy = DEFAULT_POLICY,
-        connect_timeout: float = 5.0,
-        read_timeout: float = 30.0,
-        max_pool_connections: int = 32,
-        page_size: int | None = MAX_PAGE,
-        delete_batch: int | None = None,
-        read_chunk: int | None = None,
-    ) -> None:
-        creds = bucket.credentials
-        conn = creds.connection_string
-        secrets = [conn, creds.account_key]
+    def _connect(self, bucket: Bucket) -> None:
+        conn = bucket.credentials.connection_string
+        self._add_secrets([conn, bucket.credentials.account_key])
         if conn:  # the values inside it too, wherever a message quotes one
-            secrets += [m.group(0)[len(m.group("head")) :] for p in _SECRETS for m in p.finditer(conn)]
-        super().__init__(
-            bucket.bucket,
-            retry=retry,
-            secrets=secrets,
-            page_size=page_size,
-            delete_batch=delete_batch,
-            read_chunk=read_chunk,
-        )
+            self._add_secrets(m.group(0)[len(m.group("head")) :] for p in _SECRETS for m in p.finditer(conn))
         self.container = bucket.bucket
         options: dict[str, Any] = {
-            "session": _session(max_pool_connections),
+            "session": _session(self.max_pool_connections),
             # the one retry policy is ours
             "retry_total": 0,
             "retry_connect": 0,
             "retry_read": 0,
             "retry_status": 0,
-            "connection_timeout": connect_timeout,
-            "read_timeout": read_timeout,
+            "connection_timeout": self.connect_timeout,
+            "read_timeout": self.read_timeout,
         }
         self._client: ContainerClient = self._service(bucket, options).get_container_client(self.container)
 

@@ -27,8 +27,9 @@ from datetime import datetime
 from typing import Any, BinaryIO, ClassVar, Protocol, TypeVar, cast
 
 from ..errors import BucketMissing, ObjectMissing, PreconditionFailed, ReconcilerError, StoreError, TemporaryError
+from ..model import Bucket
 from ..redact import HIDDEN, redact
-from ..retry import RetryPolicy
+from ..retry import DEFAULT_POLICY, RetryPolicy
 from .errormap import ErrorTable, Failure, Outcome, Refused
 from .stats import STATS
 
@@ -163,10 +164,13 @@ READ_BUFFER = 1024 * 1024
 class BaseStore(abc.ABC):
     """A ``Store`` on one bucket/container. Keys are full object keys (the bucket prefix included).
 
-    ``page_size`` is how many objects one listing request asks for (None: the provider's
-    default), ``delete_batch`` how many keys one batch delete carries (at most the provider's
-    ``max_delete_batch``), ``read_chunk`` the bytes of one ranged GET of ``open`` (None: the
-    rest of the object, resumed where it broke)."""
+    ``retry`` is the policy of every request (the provider's ``default_retry`` when None); the
+    timeouts bound one attempt and ``max_pool_connections`` the connections kept open (as many
+    as the parallelism); ``page_size`` is how many objects one listing request asks for (the
+    provider's default when None), ``delete_batch`` how many keys one batch delete carries (at
+    most the provider's ``max_delete_batch``), ``read_chunk`` the bytes of one ranged GET of
+    ``open`` (None: the rest of the object, resumed where it broke). A provider makes its
+    client in ``_connect``, and gives there the values no message may show (``_add_secrets``)."""
 
     provider: ClassVar[str]  # "S3": the first word of every message and of every --stats kind
     scheme: ClassVar[str]  # "s3": description and url
@@ -177,26 +181,37 @@ class BaseStore(abc.ABC):
     native_errors: ClassVar[tuple[type[BaseException], ...]] = ()  # the SDK's, mapped by the table
     max_delete_batch: ClassVar[int]
     secret_patterns: ClassVar[tuple[re.Pattern[str], ...]] = ()  # with a group "head" kept
+    default_retry: ClassVar[RetryPolicy] = DEFAULT_POLICY
+    default_page_size: ClassVar[int | None] = None
     default_read_chunk: ClassVar[int | None] = None
 
     def __init__(
         self,
-        bucket: str,
+        bucket: Bucket,
         *,
-        retry: RetryPolicy,
-        secrets: Iterable[str | None] = (),
+        retry: RetryPolicy | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        max_pool_connections: int = 32,
         page_size: int | None = None,
         delete_batch: int | None = None,
         read_chunk: int | None = None,
     ) -> None:
-        self.bucket = bucket
-        self.description = f"{self.scheme}://{bucket}"
-        self.retry = retry
-        self.page_size = page_size
+        self.bucket = bucket.bucket
+        self.description = f"{self.scheme}://{bucket.bucket}"
+        self.retry = retry or self.default_retry
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.max_pool_connections = max_pool_connections
+        self.page_size = page_size or self.default_page_size
         self.delete_batch = min(delete_batch or self.max_delete_batch, self.max_delete_batch)
         self.read_chunk = read_chunk or self.default_read_chunk
         self._secrets: builtins.list[str] = []
-        self._add_secrets(secrets)
+        self._connect(bucket)
+
+    @abc.abstractmethod
+    def _connect(self, bucket: Bucket) -> None:
+        """Make the client of ``bucket`` (no request yet) and register its secrets."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.description})"

@@ -46,7 +46,6 @@ from google.oauth2 import service_account
 
 from ..errors import BucketMissing, ObjectMissing, PreconditionFailed, ReconcilerError, StoreError, TemporaryError
 from ..model import Bucket
-from ..retry import DEFAULT_POLICY, RetryPolicy
 from .base import BaseStore, ConditionLost, Download, ObjectInfo, Operations, Page, empty_download, first_line
 from .errormap import SERVER_ERRORS, TOO_MANY_REQUESTS, ErrorTable, Failure, row
 
@@ -154,6 +153,18 @@ def _generation(etag: str | None) -> int | None:
     return n if n > 0 else None
 
 
+#: (bucket, list, get, head, put, delete, delete_batch): the names in messages and in --stats
+OPS = Operations(
+    "objects.list",
+    "objects.list",
+    "objects.get",
+    "objects.get",
+    "objects.insert",
+    "objects.delete",
+    "batch objects.delete",
+)
+
+
 class GCSStore(BaseStore):
     """A ``Store`` on one GCS bucket. Keys are full object names (the bucket prefix included).
 
@@ -161,49 +172,21 @@ class GCSStore(BaseStore):
     ``STORAGE_EMULATOR_HOST`` (tests, embedders). No request is made until the first call.
     """
 
-    provider = "GCS"
-    scheme = "gs"
-    etag_word = "generation"
-    ops = Operations(
-        bucket="objects.list",
-        list="objects.list",
-        get="objects.get",
-        head="objects.get",
-        put="objects.insert",
-        delete="objects.delete",
-        delete_batch="batch objects.delete",
-    )
-    error_table = ERRORS
-    native_errors = (Exception,)
-    max_delete_batch = DELETE_BATCH
-    default_read_chunk = 8 * 1024 * 1024
+    provider, scheme, etag_word, ops = "GCS", "gs", "generation", OPS
+    error_table, native_errors = ERRORS, (Exception,)
+    max_delete_batch, default_read_chunk = DELETE_BATCH, 8 * 1024 * 1024
 
-    def __init__(
-        self,
-        bucket: Bucket,
-        *,
-        retry: RetryPolicy = DEFAULT_POLICY,
-        connect_timeout: float = 5.0,
-        read_timeout: float = 30.0,
-        max_pool_connections: int = 32,
-        page_size: int | None = None,
-        delete_batch: int | None = None,
-        read_chunk: int | None = None,
-        json_endpoint_override: str | None = None,
-    ) -> None:
+    def __init__(self, bucket: Bucket, *, json_endpoint_override: str | None = None, **options: Any) -> None:
+        self._json_endpoint_override = json_endpoint_override
+        super().__init__(bucket, **options)
+
+    def _connect(self, bucket: Bucket) -> None:
+        """No request: the client is made on first use (``_client``)."""
         self._service_account_file = bucket.credentials.service_account_file
         # the service account file's path is not a secret; the key inside it is added when it is read
-        super().__init__(
-            bucket.bucket,
-            retry=retry,
-            secrets=(v for v in bucket.credentials.secrets() if v != self._service_account_file),
-            page_size=page_size,
-            delete_batch=delete_batch,
-            read_chunk=read_chunk,
-        )
-        self.endpoint, self.emulator = json_endpoint(bucket, json_endpoint_override)
-        self.timeout = (connect_timeout, read_timeout)
-        self._pool = max_pool_connections
+        self._add_secrets(v for v in bucket.credentials.secrets() if v != self._service_account_file)
+        self.endpoint, self.emulator = json_endpoint(bucket, self._json_endpoint_override)
+        self.timeout = (self.connect_timeout, self.read_timeout)
         self._lock = threading.Lock()
         self._client_: storage.Client | None = None
         self._session: AuthorizedSession | None = None
@@ -262,7 +245,7 @@ class GCSStore(BaseStore):
             if self._client_ is None:
                 creds, project = self._credentials()
                 session = AuthorizedSession(creds)
-                adapter = requests.adapters.HTTPAdapter(pool_maxsize=self._pool, max_retries=0)
+                adapter = requests.adapters.HTTPAdapter(pool_maxsize=self.max_pool_connections, max_retries=0)
                 session.mount("https://", adapter)
                 session.mount("http://", adapter)
                 client = storage.Client(

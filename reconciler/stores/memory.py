@@ -24,12 +24,13 @@ import hashlib
 import io
 import itertools
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from ..errors import BucketMissing, ObjectMissing, PreconditionFailed, TemporaryError
-from ..model import Bucket
+from ..model import Bucket, Provider
 from ..retry import RetryPolicy
 from .base import BaseStore, Download, ObjectInfo, Operations, Page
 from .errormap import SERVER_ERRORS, TOO_MANY_REQUESTS, ErrorTable, Failure, Refused, row
@@ -47,15 +48,8 @@ ERRORS = ErrorTable(
 #: retries without waiting: a test injects the faults it wants ridden out
 FAST_RETRY = RetryPolicy(attempts=3, total=10.0, initial=0.0, max_wait=0.0, jitter=0.0)
 
-OPS = Operations(
-    bucket="HeadBucket",
-    list="ListObjects",
-    get="GetObject",
-    head="HeadObject",
-    put="PutObject",
-    delete="DeleteObject",
-    delete_batch="DeleteObjects",
-)
+#: (bucket, list, get, head, put, delete, delete_batch): S3's names
+OPS = Operations("HeadBucket", "ListObjects", "GetObject", "HeadObject", "PutObject", "DeleteObject", "DeleteObjects")
 
 
 @dataclass(frozen=True)
@@ -106,7 +100,7 @@ class MemoryStorage:
         """A ``StoreFactory``: the store of a configured bucket (its credentials never shown)."""
         if self.auto_create:
             self.create_bucket(bucket.bucket)
-        return MemoryStore(self, bucket.bucket, secrets=bucket.credentials.secrets())
+        return MemoryStore(self, bucket)
 
     # -- what a test arranges ----------------------------------------------------------------
 
@@ -223,28 +217,18 @@ def _refuse_unless(ok: bool) -> None:
 class MemoryStore(BaseStore):
     """A ``Store`` on one bucket of a ``MemoryStorage``."""
 
-    provider = "Memory"
-    scheme = "memory"
-    ops = OPS
-    error_table = ERRORS
-    native_errors = (ConnectionError,)
-    max_delete_batch = 1000
+    provider, scheme, ops, error_table = "Memory", "memory", OPS, ERRORS
+    native_errors, max_delete_batch = (ConnectionError,), 1000
+    default_retry, default_page_size = FAST_RETRY, 1000
 
-    def __init__(
-        self,
-        storage: MemoryStorage,
-        bucket: str,
-        *,
-        retry: RetryPolicy = FAST_RETRY,
-        secrets: Iterable[str | None] = (),
-        page_size: int | None = 1000,
-        delete_batch: int | None = None,
-        read_chunk: int | None = None,
-    ) -> None:
-        super().__init__(
-            bucket, retry=retry, secrets=secrets, page_size=page_size, delete_batch=delete_batch, read_chunk=read_chunk
-        )
+    def __init__(self, storage: MemoryStorage, bucket: Bucket | str, **options: Any) -> None:
+        """A store on ``bucket`` of ``storage`` (a name, or a configured bucket whose credentials
+        are then never shown); ``options`` as for every store."""
         self.storage = storage
+        super().__init__(bucket if isinstance(bucket, Bucket) else Bucket("memory", Provider.S3, bucket), **options)
+
+    def _connect(self, bucket: Bucket) -> None:
+        self._add_secrets(bucket.credentials.secrets())
 
     def _objects(self, op: str, key: str | None = None) -> dict[str, StoredObject]:
         """The bucket's objects, after the faults of ``op`` (call with the storage's lock held)."""

@@ -21,7 +21,6 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ..errors import BucketMissing, ObjectMissing, PreconditionFailed, TemporaryError
 from ..model import Bucket
-from ..retry import DEFAULT_POLICY, RetryPolicy
 from .base import BaseStore, Download, ObjectInfo, Operations, Page, empty_download
 from .errormap import SERVER_ERRORS, TOO_MANY_REQUESTS, ErrorTable, Failure, row
 
@@ -73,46 +72,21 @@ def _code(e: ClientError) -> str:
     return str(e.response.get("Error", {}).get("Code", "") or "")
 
 
+#: (bucket, list, get, head, put, delete, delete_batch): the names in messages and in --stats
+OPS = Operations("HeadBucket", "ListObjectsV2", "GetObject", "HeadObject", "PutObject", "DeleteObject", "DeleteObjects")
+
+
 class S3Store(BaseStore):
     """A ``Store`` on one S3 bucket (``read_chunk`` None: ``open`` reads with one GET, resumed
     with a ranged GET on the same ETag where the stream broke)."""
 
-    provider = "S3"
-    scheme = "s3"
-    ops = Operations(
-        bucket="HeadBucket",
-        list="ListObjectsV2",
-        get="GetObject",
-        head="HeadObject",
-        put="PutObject",
-        delete="DeleteObject",
-        delete_batch="DeleteObjects",
-    )
-    error_table = ERRORS
+    provider, scheme, ops, error_table = "S3", "s3", OPS, ERRORS
     native_errors = (ClientError, BotoCoreError)
     max_delete_batch = DELETE_BATCH
 
-    def __init__(
-        self,
-        bucket: Bucket,
-        *,
-        retry: RetryPolicy = DEFAULT_POLICY,
-        connect_timeout: float = 5.0,
-        read_timeout: float = 30.0,
-        max_pool_connections: int = 32,
-        page_size: int | None = None,
-        delete_batch: int | None = None,
-        read_chunk: int | None = None,
-    ) -> None:
+    def _connect(self, bucket: Bucket) -> None:
         creds = bucket.credentials
-        super().__init__(
-            bucket.bucket,
-            retry=retry,
-            secrets=(creds.secret_access_key, creds.session_token, creds.access_key_id),
-            page_size=page_size,
-            delete_batch=delete_batch,
-            read_chunk=read_chunk,
-        )
+        self._add_secrets([creds.secret_access_key, creds.session_token, creds.access_key_id])
         if creds.access_key_id and creds.secret_access_key:
             session = boto3.session.Session(
                 aws_access_key_id=creds.access_key_id,
@@ -124,9 +98,9 @@ class S3Store(BaseStore):
             session = boto3.session.Session(region_name=bucket.region or None)
         options: dict[str, Any] = {
             "retries": {"total_max_attempts": 1, "mode": "standard"},  # the one retry policy is ours
-            "connect_timeout": connect_timeout,
-            "read_timeout": read_timeout,
-            "max_pool_connections": max_pool_connections,
+            "connect_timeout": self.connect_timeout,
+            "read_timeout": self.read_timeout,
+            "max_pool_connections": self.max_pool_connections,
         }
         if bucket.endpoint:
             # S3-compatible servers: path-style addressing, and no checksums they may not know

@@ -6,10 +6,12 @@ asks for its own only, so the memory store's tests start no server."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -22,11 +24,14 @@ from reconciler.stores.memory import MemoryStorage, MemoryStore
 from reconciler.stores.s3 import S3Store
 from tests.fixtures_azure import azure_bucket_for, new_container
 from tests.fixtures_gcs import HMAC_KEY, HMAC_SECRET, gcs_bucket_on
-from tests.servers import free_port
+from tests.servers import ServerProcess, free_port
 from tests.servers_azure import ACCOUNT_KEY
 
 #: a retry policy that gives up quickly
 FAST = RetryPolicy(attempts=3, total=5.0, initial=0.01, max_wait=0.05, jitter=0.0)
+
+#: one that rides out an outage of a few seconds
+PATIENT = RetryPolicy(attempts=100, total=20.0, initial=0.1, max_wait=0.3, jitter=0.0)
 
 #: secrets of the buckets whose server does not answer
 S3_SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYzzSECRET"
@@ -34,6 +39,34 @@ S3_TOKEN = "FwoGZXIvYXdzEXAMPLEsessionTOKEN0123456789"
 MEMORY_SECRET = "memory-secret-EXAMPLE-0123456789"
 
 KINDS = ("s3", "azure", "gcs", "memory")
+
+T = TypeVar("T")
+
+
+def kind_of(e: Exception) -> type[Exception]:
+    """The class of ``reconciler.errors`` an error is (a store may raise a subclass of its own)."""
+    return next(c for c in type(e).__mro__ if c.__module__ == "reconciler.errors")
+
+
+def answered_after_an_outage(server: ServerProcess, call: Callable[[], T]) -> T:
+    """Stop ``server``, start ``call`` at once and the server again 0.5 s later, on the same port:
+    what ``call`` answers, which must be the server that came back (a store with ``PATIENT``)."""
+    server.stop()
+    port = server.port
+
+    def come_back() -> None:
+        time.sleep(0.5)
+        server.start()
+
+    t = threading.Thread(target=come_back)
+    t0 = time.monotonic()
+    t.start()
+    try:
+        answer = call()
+    finally:
+        t.join()
+    assert time.monotonic() - t0 >= 0.5 and server.port == port
+    return answer
 
 
 def unique(prefix: str = "t") -> str:
@@ -160,7 +193,7 @@ def kind(request: pytest.FixtureRequest, name: str) -> Kind:
             for op in ("HeadBucket", "ListObjects", "GetObject", "PutObject", "DeleteObject", "DeleteObjects"):
                 down.fail(op, "ServiceUnavailable", message=f"down (token {MEMORY_SECRET})", times=None)
             bucket = Bucket("primary", Provider.S3, "bkt", credentials=Credentials(secret_access_key=MEMORY_SECRET))
-            return MemoryStore(down, "bkt", retry=retry, secrets=bucket.credentials.secrets())
+            return MemoryStore(down, bucket, retry=retry)
 
         return Kind(
             "memory",

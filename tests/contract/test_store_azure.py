@@ -5,8 +5,6 @@ up into Azurite and restoring from it. The contract every store keeps is in test
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +21,7 @@ from reconciler.model import Bucket, Credentials, Provider
 from reconciler.retry import RetryPolicy
 from reconciler.stores import Store, open_store
 from reconciler.stores.azure import DELETE_BATCH, AzureStore
-from tests.contract.kinds import FAST, azure_closed_port_bucket
+from tests.contract.kinds import FAST, PATIENT, answered_after_an_outage, azure_closed_port_bucket, kind_of
 from tests.fixtures_azure import azure_bucket_for, new_container
 from tests.servers_azure import ACCOUNT_KEY, AzuriteServer
 
@@ -44,11 +42,6 @@ def count_calls(monkeypatch: pytest.MonkeyPatch, store: AzureStore, method: str)
 
     monkeypatch.setattr(store._client, method, record)
     return calls
-
-
-def kind_of(e: Exception) -> type[Exception]:
-    """The class of ``reconciler.errors`` an error is (a store may raise a subclass of its own)."""
-    return next(c for c in type(e).__mro__ if c.__module__ == "reconciler.errors")
 
 
 def test_open_store_gives_an_azure_store(azure_bucket: Bucket) -> None:
@@ -237,20 +230,8 @@ def test_server_restart_on_the_same_port(own_server: AzuriteServer) -> None:
     assert ACCOUNT_KEY not in str(e.value)
 
     # an outage shorter than the retry budget is ridden out; Azurite keeps its data on disk
-    patient = AzureStore(bucket, retry=RetryPolicy(attempts=100, total=20.0, initial=0.1, max_wait=0.3, jitter=0.0))
-
-    def come_back() -> None:
-        time.sleep(0.5)
-        own_server.start()
-
-    t = threading.Thread(target=come_back)
-    t0 = time.monotonic()
-    t.start()
-    try:
-        assert patient.read("k") == (b"v", etag)  # answered by the server that came back
-    finally:
-        t.join()
-    assert time.monotonic() - t0 >= 0.5
+    patient = AzureStore(bucket, retry=PATIENT)
+    assert answered_after_an_outage(own_server, lambda: patient.read("k")) == (b"v", etag)
     assert own_server.port == port
     assert st.write("k", b"again")  # the first store (and its connection pool) works again
 

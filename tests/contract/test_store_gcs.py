@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,11 +27,10 @@ from reconciler import errors
 from reconciler.bucket import layout
 from reconciler.clickhouse import ClickHouse, sql
 from reconciler.model import Bucket, Credentials, Provider, Scope
-from reconciler.retry import RetryPolicy
 from reconciler.stores import Store, open_store
 from reconciler.stores.gcs import DEFAULT_JSON_ENDPOINT, GCSStore, json_endpoint
 from reconciler.stores.s3 import S3Store
-from tests.contract.kinds import FAST, gcs_closed_port_bucket
+from tests.contract.kinds import FAST, PATIENT, answered_after_an_outage, gcs_closed_port_bucket, kind_of
 from tests.fixtures_gcs import HMAC_KEY, HMAC_SECRET, gcs_bucket_on
 from tests.servers import free_port
 from tests.servers_gcs import FakeGcsServer
@@ -46,11 +44,6 @@ def store(gcs_bucket: Bucket) -> GCSStore:
 def put_many(store: GCSStore, keys: list[str]) -> None:
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda k: store.write(k, b"x"), keys))
-
-
-def kind_of(e: Exception) -> type[Exception]:
-    """The class of ``reconciler.errors`` an error is (a store may raise a subclass of its own)."""
-    return next(c for c in type(e).__mro__ if c.__module__ == "reconciler.errors")
 
 
 def test_open_store_gives_a_gcs_store(gcs_bucket: Bucket, gcs_server: FakeGcsServer) -> None:
@@ -320,25 +313,8 @@ def test_server_restart_on_the_same_port(own_server: FakeGcsServer) -> None:
     assert st.write("k", b"again")  # the same store (and its connection pool) works again
 
     # an outage shorter than the retry budget is ridden out
-    patient = GCSStore(
-        bucket,
-        retry=RetryPolicy(attempts=50, total=15.0, initial=0.1, max_wait=0.3, jitter=0.0),
-        json_endpoint_override=own_server.endpoint,
-    )
-    own_server.stop()
-
-    def come_back() -> None:
-        time.sleep(0.5)
-        own_server.start()
-
-    t = threading.Thread(target=come_back)
-    t0 = time.monotonic()
-    t.start()
-    try:
-        assert patient.bucket_exists() is True  # answered by the server that came back
-    finally:
-        t.join()
-    assert time.monotonic() - t0 >= 0.5
+    patient = GCSStore(bucket, retry=PATIENT, json_endpoint_override=own_server.endpoint)
+    assert answered_after_an_outage(own_server, patient.bucket_exists) is True  # the filesystem backend kept it
     etag = patient.write("k", b"after")
     assert patient.read("k") == (b"after", etag)
 

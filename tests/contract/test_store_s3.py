@@ -7,8 +7,6 @@ test_store_contract.py."""
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -22,7 +20,15 @@ from reconciler.model import Bucket, Credentials, Provider
 from reconciler.retry import RetryPolicy
 from reconciler.stores import Store, open_store
 from reconciler.stores.s3 import S3Store
-from tests.contract.kinds import FAST, S3_SECRET, S3_TOKEN, s3_closed_port_bucket
+from tests.contract.kinds import (
+    FAST,
+    PATIENT,
+    S3_SECRET,
+    S3_TOKEN,
+    answered_after_an_outage,
+    kind_of,
+    s3_closed_port_bucket,
+)
 from tests.servers import MotoServer
 from tests.tcp_proxy import TcpProxy
 
@@ -41,11 +47,6 @@ def count_calls(store: S3Store, operation: str) -> list[dict[str, Any]]:
 
     store._client.meta.events.register(f"provide-client-params.s3.{operation}", record)
     return calls
-
-
-def kind_of(e: Exception) -> type[Exception]:
-    """The class of ``reconciler.errors`` an error is (a store may raise a subclass of its own)."""
-    return next(c for c in type(e).__mro__ if c.__module__ == "reconciler.errors")
 
 
 def test_open_store_gives_an_s3_store(s3_bucket: Bucket) -> None:
@@ -230,21 +231,8 @@ def test_server_restart_on_the_same_port(own_server: MotoServer) -> None:
     assert st.write("k", b"again")  # the same store (and its connection pool) works again
 
     # an outage shorter than the retry budget is ridden out
-    patient = S3Store(bucket, retry=RetryPolicy(attempts=50, total=15.0, initial=0.1, max_wait=0.3, jitter=0.0))
-    own_server.stop()
-
-    def come_back() -> None:
-        time.sleep(0.5)
-        own_server.start()
-
-    t = threading.Thread(target=come_back)
-    t0 = time.monotonic()
-    t.start()
-    try:
-        assert patient.bucket_exists() is False  # answered by the server that came back (empty)
-    finally:
-        t.join()
-    assert time.monotonic() - t0 >= 0.5
+    patient = S3Store(bucket, retry=PATIENT)
+    assert answered_after_an_outage(own_server, patient.bucket_exists) is False  # the server that came back: empty
     own_server.create_bucket("outage")
     etag = patient.write("k", b"after")
     assert patient.read("k") == (b"after", etag)

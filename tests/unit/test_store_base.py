@@ -5,10 +5,12 @@ resuming a broken stream, the lost-condition wording, redaction and request coun
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
 from reconciler import errors
+from reconciler.model import Bucket, Credentials, Provider
 from reconciler.redact import HIDDEN
 from reconciler.retry import RetryPolicy
 from reconciler.stores.memory import MemoryStorage, MemoryStore
@@ -24,8 +26,9 @@ def storage() -> MemoryStorage:
     return s
 
 
-def store(storage: MemoryStorage, **options: object) -> MemoryStore:
-    return MemoryStore(storage, "bkt", secrets=[SECRET], **options)  # type: ignore[arg-type]
+def store(storage: MemoryStorage, **options: Any) -> MemoryStore:
+    bucket = Bucket("primary", Provider.S3, "bkt", credentials=Credentials(secret_access_key=SECRET))
+    return MemoryStore(storage, bucket, **options)
 
 
 @pytest.fixture(autouse=True)
