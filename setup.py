@@ -5,8 +5,8 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "reconciler._cityhash102",
-            sources=["reconciler/_cityhash/cityhash102.c"],
+            "reconciler.clickhouse._cityhash102",
+            sources=["reconciler/clickhouse/_cityhash/cityhash102.c"],
             extra_compile_args=["-O3"],
         )
     ]

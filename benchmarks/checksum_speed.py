@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reconciler import checksum  # noqa: E402
+from reconciler.clickhouse import checksum  # noqa: E402
 
 MiB = 1 << 20
 

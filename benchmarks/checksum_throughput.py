@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from reconciler.apply.checksums import BackupFiles, verify  # noqa: E402
-from reconciler.checksum import BACKEND, checksum_of  # noqa: E402
-from reconciler.manifest import Manifest, ManifestFile  # noqa: E402
+from reconciler.clickhouse.checksum import BACKEND, checksum_of  # noqa: E402
+from reconciler.clickhouse.manifest import Manifest, ManifestFile  # noqa: E402
 from reconciler.model import Bucket, Credentials, Provider  # noqa: E402
 from reconciler.stores import open_store  # noqa: E402
 from tests.servers import MotoServer  # noqa: E402

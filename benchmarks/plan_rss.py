@@ -35,13 +35,13 @@ def rss_kib() -> int:
 def child(backups: int, schedules: int) -> None:
     import hashlib
 
+    from reconciler.bucket.index import IndexEntry, ScheduleIndex
     from reconciler.config import load_config
     from reconciler.connections import Connections
-    from reconciler.index import IndexEntry, ScheduleIndex
     from reconciler.model import UTC
+    from reconciler.model.slots import slot_name
     from reconciler.observe import observe
     from reconciler.plan import build_plan
-    from reconciler.slots import slot_name
     from reconciler.stores.base import ObjectInfo
 
     sys.path.insert(0, str(ROOT / "benchmarks"))

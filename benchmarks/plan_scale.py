@@ -34,13 +34,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from reconciler.bucket.index import IndexEntry, ScheduleIndex  # noqa: E402
 from reconciler.config import load_config  # noqa: E402
 from reconciler.connections import Connections  # noqa: E402
-from reconciler.index import IndexEntry, ScheduleIndex  # noqa: E402
 from reconciler.model import UTC  # noqa: E402
+from reconciler.model.slots import slot_name  # noqa: E402
 from reconciler.observe import observe  # noqa: E402
 from reconciler.plan import build_plan  # noqa: E402
-from reconciler.slots import slot_name  # noqa: E402
 from reconciler.stores.stats import STATS  # noqa: E402
 from tests.servers import MotoServer, free_port  # noqa: E402
 

@@ -9,16 +9,22 @@ from __future__ import annotations
 import importlib.util
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
-from . import clickhouse, cloud_api
+from . import clickhouse
 from .clickhouse import ClickHouse
-from .cloud_api import CloudApiClient, CloudApiFactory
+from .cloud import api as cloud_api
+from .cloud.api import CloudApiClient, CloudApiFactory
 from .errors import ReconcilerError
-from .model import Bucket, Config, Service
+from .model import UTC, Bucket, Config, Service
 from .stores import Store, open_store
 
 StoreFactory = Callable[[Bucket], Store]
 ClickHouseFactory = Callable[[Service], ClickHouse]
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 EMBEDDED_EXTRA = "clickhouse-backup-reconciler[embedded]"
@@ -43,10 +49,13 @@ class Connections:
         store_factory: StoreFactory = open_store,
         clickhouse_factory: ClickHouseFactory = clickhouse.connect,
         cloud_api_factory: CloudApiFactory = cloud_api.connect,
+        clock: Callable[[], datetime] = wall_clock,
     ) -> None:
         if clickhouse_factory is clickhouse.connect:
             require_embedded_engine(config)
         self.config = config
+        #: the real clock: what records are stamped with and leases judged by (tests inject one)
+        self.clock = clock
         self._store_factory = store_factory
         self._clickhouse_factory = clickhouse_factory
         self._stores: dict[str, Store] = {}

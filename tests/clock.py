@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from reconciler.model import UTC, iso
-from reconciler.slots import slot_name
+from reconciler.model.slots import slot_name
 
 
 def base_day() -> datetime:

@@ -25,12 +25,11 @@ from typing import Any
 
 import pytest
 
-from reconciler import checksum
-from reconciler._cityhash import pure
-from reconciler.clickhouse import ClickHouse
-from reconciler.manifest import Manifest, ManifestFile, parse_manifest
+from reconciler.clickhouse import ClickHouse, checksum
+from reconciler.clickhouse._cityhash import pure
+from reconciler.clickhouse.manifest import Manifest, ManifestFile, parse_manifest
+from reconciler.clickhouse.sql import backup_sql, destination_sql
 from reconciler.model import Bucket, Credentials, Provider, Scope
-from reconciler.sql import backup_sql, destination_sql
 from tests.servers import MotoServer
 
 BACKENDS: tuple[checksum.BackendName, ...] = ("c", "python")
@@ -309,7 +308,7 @@ def test_empty_input_is_the_zero_state() -> None:
 
 
 def test_c_and_pure_python_agree_on_every_length_and_seed() -> None:
-    from reconciler import _cityhash102 as c  # type: ignore[attr-defined]
+    from reconciler.clickhouse import _cityhash102 as c  # type: ignore[attr-defined]
 
     rnd = random.Random(102)
     lengths = list(range(0, 300)) + [511, 512, 513, 1023, 2047, 2048, 2049, 4095, 4096, 4097, 10_000, 3 * 2048 + 130]
@@ -321,7 +320,7 @@ def test_c_and_pure_python_agree_on_every_length_and_seed() -> None:
 
 
 def test_chaining_is_cityhash128_with_seed_over_2048_byte_blocks() -> None:
-    from reconciler import _cityhash102 as c  # type: ignore[attr-defined]
+    from reconciler.clickhouse import _cityhash102 as c  # type: ignore[attr-defined]
 
     data = random.Random(7).randbytes(3 * 2048 + 5)
     state = (0, 0)
@@ -374,8 +373,8 @@ def test_threads_hash_in_parallel_with_the_same_results() -> None:
 
 def test_pure_python_fallback_when_the_extension_is_missing() -> None:
     code = (
-        "import sys; sys.modules['reconciler._cityhash102'] = None\n"
-        "import reconciler.checksum as c\n"
+        "import sys; sys.modules['reconciler.clickhouse._cityhash102'] = None\n"
+        "import reconciler.clickhouse.checksum as c\n"
         "print(c.BACKEND, c.available_backends(), c.checksum_of(b'x' * 5000))\n"
     )
     root = Path(__file__).resolve().parent.parent

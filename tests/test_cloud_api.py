@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from reconciler import cloud_api
 from reconciler.apply import cloud_restore
-from reconciler.cloud_api import CloudApiClient, CloudApiError
+from reconciler.cloud import api as cloud_api
+from reconciler.cloud.api import CloudApiClient, CloudApiError
 from reconciler.errors import TemporaryError
 from reconciler.schemas import validate_plan
 from reconciler.stores.retry import RetryPolicy

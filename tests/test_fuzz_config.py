@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from reconciler.config import load_config
 from reconciler.errors import ConfigError
 from reconciler.model import UTC, Config
-from reconciler.slots import latest_slot, next_slot, previous_slot
+from reconciler.model.slots import latest_slot, next_slot, previous_slot
 
 FULL = Path(__file__).parent / "configs" / "full.yaml"
 FULL_LINES = FULL.read_text().splitlines()

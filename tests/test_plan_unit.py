@@ -14,10 +14,12 @@ from reconciler.model import (
     BucketState,
     Config,
     DriftType,
+    ExportAction,
     Observed,
     ObservedBackup,
     Provider,
     Restore,
+    RestoreAction,
     RestoreRecord,
     RestoreSource,
     RestoreTarget,
@@ -30,7 +32,7 @@ from reconciler.model import (
     ValidationLevel,
     ValidationResult,
 )
-from reconciler.plan import build_plan, spec_digest
+from reconciler.plan import build_plan
 from reconciler.schemas import validate_plan
 
 pytestmark = pytest.mark.clock  # also run at shifted dates (scripts/test-shifted-dates.sh)
@@ -49,7 +51,7 @@ def backup(
     base: str | None = None,
     validated: bool | None = True,
 ) -> ObservedBackup:
-    from reconciler.slots import parse_backup_name
+    from reconciler.model.slots import parse_backup_name
 
     parsed = parse_backup_name(name)
     vals = ()
@@ -125,8 +127,9 @@ def test_empty_bucket_plans_one_full_export_and_its_validation() -> None:
         ("validate", "validate/analytics/daily/20261125T030000Z"),
     ]
     export = plan.actions[0]
-    assert export.details["kind"] == "full" and export.details["base"] is None
-    assert export.details["location"] == "s3://acme-ch-backups/clickhouse/analytics/daily/20261125T030000Z/"
+    assert isinstance(export, ExportAction)
+    assert export.kind == "full" and export.base is None
+    assert export.location == "s3://acme-ch-backups/clickhouse/analytics/daily/20261125T030000Z/"
     assert plan.actions[1].depends_on == (export.id,)
     assert [d.type for d in plan.drift] == [DriftType.RPO_VIOLATION]
     doc = plan.to_json()
@@ -202,18 +205,18 @@ def test_incremental_chain_then_a_new_full() -> None:
     chain = [backup("20261122T030000Z")]
     config, observed = make(chain, full_every=3)
     p = build_plan(config, observed, NOW)
-    assert (p.actions[0].details["kind"], p.actions[0].details["base"]) == ("incremental", "20261122T030000Z")
+    assert (p.actions[0].kind, p.actions[0].base) == ("incremental", "20261122T030000Z")  # type: ignore[attr-defined]
     chain = [
         backup("20261123T030000Z"),
         backup("20261124T030000Z", kind="incremental", base="20261123T030000Z"),
         backup("20261124T150000Z", kind="incremental", base="20261124T030000Z"),
     ]
     config, observed = make(chain, full_every=3)
-    assert build_plan(config, observed, NOW).actions[0].details["kind"] == "full"
+    assert build_plan(config, observed, NOW).actions[0].kind == "full"  # type: ignore[attr-defined]
     # a broken base forces a full
     config, observed = make([backup("20261124T030000Z", validated=False)], full_every=3)
     p = build_plan(config, observed, NOW)
-    assert p.actions[0].details["kind"] == "full" and "broken" in p.actions[0].reason
+    assert p.actions[0].kind == "full" and "broken" in p.actions[0].reason  # type: ignore[attr-defined]
 
 
 def restore_decl(target_db: str = "shop_restored") -> dict[str, Restore]:
@@ -232,10 +235,10 @@ def test_restore_latest_resolves_to_a_name_at_plan_time_and_runs_once() -> None:
     plan = build_plan(config, observed, NOW)
     (r,) = plan.actions
     assert r.type == ActionType.RESTORE and r.backup == "20261125T030000Z" and r.depends_on == ()
-    assert r.details["databases"] == {"shop": "shop_restored"}
+    assert isinstance(r, RestoreAction) and r.databases == {"shop": "shop_restored"}
     assert validate_plan(plan.to_json()) is None
     done = {
-        "into-staging": RestoreRecord("into-staging", "20261125T030000Z", spec_digest(decl["into-staging"]), NOW, "r1")
+        "into-staging": RestoreRecord("into-staging", "20261125T030000Z", decl["into-staging"].spec_digest(), NOW, "r1")
     }
     config, observed = make([backup("20261125T030000Z")], restores=decl, records=done)
     assert build_plan(config, observed, NOW).actions == ()

@@ -18,8 +18,8 @@ import pytest
 
 from reconciler import clickhouse
 from reconciler.model import UTC, Bucket
+from reconciler.model.slots import slot_name
 from reconciler.plan.retention import Candidate
-from reconciler.slots import slot_name
 from tests.e2e import keys, read_json, run, s3_bucket_doc, unique, write_config
 from tests.tcp_proxy import TcpProxy
 from tests.test_retention import oracle_rules

@@ -7,7 +7,19 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-from reconciler.model import UTC, Action, ActionType, Drift, DriftType, Plan
+from reconciler.model import (
+    UTC,
+    Action,
+    ConfigureAction,
+    Drift,
+    DriftType,
+    ExportAction,
+    Plan,
+    PruneAction,
+    RestoreAction,
+    ValidateAction,
+    ValidationLevel,
+)
 from reconciler.render import plan_markdown, plan_text
 from reconciler.render.markdown import COMMENT_LIMIT
 from reconciler.schemas import validate_plan
@@ -18,54 +30,64 @@ GOLDEN = Path(__file__).parent / "golden"
 def full_plan() -> Plan:
     loc = "s3://acme-ch-backups/clickhouse/analytics/daily/"
     actions = (
-        Action(
-            "configure/analytics/backupConfiguration",
-            ActionType.CONFIGURE,
-            "backupPeriodInHours 24 → 12",
+        ConfigureAction(
+            id="configure/analytics/backupConfiguration",
+            reason="backupPeriodInHours 24 → 12",
             service="analytics",
-            details={"setting": "backupConfiguration", "changes": {"backupPeriodInHours": [24, 12]}},
+            setting="backupConfiguration",
+            method="PATCH",
+            before={"backupPeriodInHours": 24},
+            after={"backupPeriodInHours": 12},
+            changes={"backupPeriodInHours": {"before": 24, "after": 12}},
         ),
-        Action(
-            "export/analytics/daily/20261125T030000Z",
-            ActionType.EXPORT,
-            "slot 20261125T030000Z of cron '0 3 * * *' has no complete backup; the newest is 20261124T030000Z (1d3h ago)",  # noqa: E501 (an exact expected string)
+        ExportAction(
+            id="export/analytics/daily/20261125T030000Z",
+            reason="slot 20261125T030000Z of cron '0 3 * * *' has no complete backup; the newest is 20261124T030000Z (1d3h ago)",  # noqa: E501 (an exact expected string)
             service="analytics",
             schedule="daily",
             bucket="primary",
             backup="20261125T030000Z",
-            details={"kind": "incremental", "base": "20261124T030000Z", "location": loc + "20261125T030000Z/"},
+            kind="incremental",
+            base="20261124T030000Z",
+            location=loc + "20261125T030000Z/",
+            chain=("20261124T030000Z",),
         ),
-        Action(
-            "validate/analytics/daily/20261125T030000Z",
-            ActionType.VALIDATE,
-            "validate the new backup after export: manifest level",
-            ("export/analytics/daily/20261125T030000Z",),
-            "analytics",
-            "daily",
-            "primary",
-            "20261125T030000Z",
-            {"level": "manifest", "location": loc + "20261125T030000Z/"},
+        ValidateAction(
+            id="validate/analytics/daily/20261125T030000Z",
+            reason="validate the new backup after export: manifest level",
+            depends_on=("export/analytics/daily/20261125T030000Z",),
+            service="analytics",
+            schedule="daily",
+            bucket="primary",
+            backup="20261125T030000Z",
+            level=ValidationLevel.MANIFEST,
+            location=loc + "20261125T030000Z/",
         ),
-        Action(
-            "restore/shop-into-staging",
-            ActionType.RESTORE,
-            "declared restore not done yet: 20261124T030000Z of daily into service staging (shop → shop_restored)",
+        RestoreAction(
+            id="restore/shop-into-staging",
+            reason="declared restore not done yet: 20261124T030000Z of daily into service staging (shop → shop_restored)",  # noqa: E501
             service="staging",
             schedule="daily",
             bucket="primary",
             backup="20261124T030000Z",
-            details={"restore": "shop-into-staging", "databases": {"shop": "shop_restored"}},
+            restore="shop-into-staging",
+            from_service="analytics",
+            kind="full",
+            base=None,
+            databases={"shop": "shop_restored"},
+            location=loc + "20261124T030000Z/",
         ),
-        Action(
-            "prune/analytics/daily/20261101T030000Z",
-            ActionType.PRUNE,
-            "not kept: outside keep_daily=7, keep_weekly=4; no kept backup depends on it",
-            ("export/analytics/daily/20261125T030000Z",),
-            "analytics",
-            "daily",
-            "primary",
-            "20261101T030000Z",
-            {"location": loc + "20261101T030000Z/", "state": "complete", "size": 1234},
+        PruneAction(
+            id="prune/analytics/daily/20261101T030000Z",
+            reason="not kept: outside keep_daily=7, keep_weekly=4; no kept backup depends on it",
+            depends_on=("export/analytics/daily/20261125T030000Z",),
+            service="analytics",
+            schedule="daily",
+            bucket="primary",
+            backup="20261101T030000Z",
+            location=loc + "20261101T030000Z/",
+            state="complete",
+            size=1234,
         ),
     )
     drift = tuple(
@@ -111,14 +133,15 @@ def test_full_plan_is_valid_json_plan() -> None:
 def test_markdown_stays_under_githubs_comment_limit() -> None:
     p = full_plan()
     many = tuple(
-        Action(
-            f"prune/analytics/daily/{i:06d}",
-            ActionType.PRUNE,
-            "not kept: " + "x" * 200,
+        PruneAction(
+            id=f"prune/analytics/daily/{i:06d}",
+            reason="not kept: " + "x" * 200,
             service="analytics",
             schedule="daily",
             bucket="primary",
             backup=f"{i:06d}",
+            location=f"s3://acme-ch-backups/clickhouse/analytics/daily/{i:06d}/",
+            state="complete",
         )
         for i in range(2000)
     )
@@ -127,3 +150,11 @@ def test_markdown_stays_under_githubs_comment_limit() -> None:
     assert len(md) <= COMMENT_LIMIT
     assert "cut to stay under GitHub's" in md
     assert md.count("| prune |") < 2000 and "2000 prune" in md
+
+
+def test_every_action_survives_its_json_form() -> None:
+    """to_json/from_json are inverse for every kind of action (a saved plan is applied as read)."""
+    for a in full_plan().actions:
+        back = Action.from_json(a.to_json())
+        assert type(back) is type(a) and back == a, a.id
+    assert Plan.from_json(full_plan().to_json()) == full_plan()

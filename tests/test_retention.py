@@ -22,6 +22,7 @@ from reconciler.model import (
     Bucket,
     BucketState,
     Config,
+    ExportAction,
     Observed,
     ObservedBackup,
     Provider,
@@ -34,9 +35,9 @@ from reconciler.model import (
     ValidationLevel,
     ValidationResult,
 )
+from reconciler.model.slots import slot_name
 from reconciler.plan import build_plan
 from reconciler.plan.retention import Candidate, kept_by_rules, retain
-from reconciler.slots import slot_name
 
 pytestmark = pytest.mark.clock  # also run at shifted dates (scripts/test-shifted-dates.sh)
 
@@ -195,13 +196,13 @@ def test_planned_prunes_keep_everything_the_policy_and_the_floors_need(
     now = last + timedelta(hours=hours_later)
     plan = build_plan(config, observed, now)
     pruned = {a.backup: a for a in plan.actions if a.type == ActionType.PRUNE}
-    exports = [a for a in plan.actions if a.type == ActionType.EXPORT]
+    exports = [a for a in plan.actions if isinstance(a, ExportAction)]
     by_name = {b.name: b for b in history}
 
     complete = [b for b in history if b.state == BackupState.COMPLETE]
     cands = [Candidate(b.name, b.slot, b.kind or "full", b.base, b.validated) for b in complete if b.slot]
     for e in exports:
-        cands.append(Candidate(e.backup or "", now, e.details["kind"], e.details["base"], False, complete=False))
+        cands.append(Candidate(e.backup or "", now, e.kind, e.base, False, complete=False))
     by_rules = oracle_rules(policy, cands)
 
     # 1. nothing kept by a rule is pruned
@@ -219,7 +220,7 @@ def test_planned_prunes_keep_everything_the_policy_and_the_floors_need(
             assert cur.base not in pruned, f"base {cur.base} of kept {b.name} pruned"
             cur = by_name[cur.base]
     for e in exports:
-        assert e.details["base"] not in pruned
+        assert e.base not in pruned
     # 4. running exports and what this plan exports are never pruned; unmanaged only when asked
     for name, a in pruned.items():
         b = by_name.get(name)
@@ -240,7 +241,7 @@ def test_planned_prunes_keep_everything_the_policy_and_the_floors_need(
             needed.add(cur_b.base)
             stack.append(cur_b.base)
     for e in exports:
-        for base in e.details.get("chain") or ([e.details["base"]] if e.details["base"] else []):
+        for base in e.chain or ([e.base] if e.base else []):
             needed.add(base)
     expected = {b.name for b in complete} - needed
     assert {n for n in pruned if by_name[n].state == BackupState.COMPLETE} == expected

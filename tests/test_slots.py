@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from reconciler.model import UTC, Schedule
-from reconciler.slots import latest_slot, next_slot, parse_backup_name, previous_slot, slot_name
+from reconciler.model.slots import latest_slot, next_slot, parse_backup_name, previous_slot, slot_name
 
 pytestmark = pytest.mark.clock  # also run at shifted dates (scripts/test-shifted-dates.sh)
 

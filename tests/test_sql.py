@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from reconciler.clickhouse.sql import backup_sql, destination_sql, restore_sql
 from reconciler.model import Bucket, Credentials, Provider, Scope
-from reconciler.sql import backup_sql, destination_sql, restore_sql
 
 KEY = "clickhouse/analytics/daily/20261125T030000Z/"
 

@@ -19,10 +19,10 @@ import pytest
 
 from reconciler import cli
 from reconciler.apply.validate import check_backup
+from reconciler.bucket.records import read_lock, read_restore_record
+from reconciler.bucket.sidecar import Sidecar
 from reconciler.model import UTC, Bucket, Scope, Validation, ValidationLevel, ValidationResult, iso
-from reconciler.observe.inventory import read_lock, read_restore_record
-from reconciler.sidecar import Sidecar
-from reconciler.slots import parse_backup_name
+from reconciler.model.slots import parse_backup_name
 from reconciler.stores import open_store
 from tests.e2e import Result, keys, read_json, run, s3_bucket_doc, write_config
 
@@ -85,7 +85,7 @@ class Bench:
             scope=Scope(),
             location=f"s3://{self.bucket.bucket}/{PREFIX}{name}/",
             operation_id=f"op-{name}",
-            state=state,
+            state=state,  # type: ignore[arg-type]  # also states no reconciler writes
             operation_status="BACKUP_CREATED" if state == "complete" else None,
             started_at=slot[0],
             finished_at=slot[0] + timedelta(minutes=1),

@@ -12,11 +12,11 @@ import pytest
 from reconciler import clickhouse
 from reconciler.apply.context import ApplyContext
 from reconciler.apply.validate import run_validate
+from reconciler.clickhouse.scratch import SCRATCH, scratch_prefix
 from reconciler.config import load_config
 from reconciler.connections import Connections
 from reconciler.console import NullConsole
-from reconciler.model import Action, ActionType, OutcomeStatus
-from reconciler.scratch import SCRATCH, scratch_prefix
+from reconciler.model import OutcomeStatus, ValidateAction, ValidationLevel
 from reconciler.stores import open_store
 from tests.clock import daily_slot, now_text
 from tests.e2e import run, unique, write_config
@@ -151,16 +151,15 @@ def test_each_corruption_is_caught_by_the_cheapest_level(
     ctx = ApplyContext(config, Connections(config), NullConsole(), "test-run")
 
     def validate(level: str) -> Any:
-        action = Action(
-            f"validate/analytics/daily/{SLOT}",
-            ActionType.VALIDATE,
-            "test",
-            (),
-            "analytics",
-            "daily",
-            "primary",
-            SLOT,
-            {"level": level},
+        action = ValidateAction(
+            id=f"validate/analytics/daily/{SLOT}",
+            reason="test",
+            service="analytics",
+            schedule="daily",
+            bucket="primary",
+            backup=SLOT,
+            level=ValidationLevel(level),
+            location="",
         )
         return run_validate(ctx, action)
 

@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 
-from .. import layout
-from ..checksum import new_hasher
-from ..manifest import Manifest, ManifestError, ManifestFile, check_files, parse_manifest
+from ..bucket import layout
+from ..clickhouse.checksum import new_hasher
+from ..clickhouse.manifest import Manifest, ManifestError, ManifestFile, check_files, parse_manifest
 from ..stores import Store
 
 CHUNK = 1 << 20

@@ -14,18 +14,18 @@ the ClickHouse Cloud console (or through the API) to use the service.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import layout, redact
-from ..cloud import record_bucket
-from ..cloud_api import CloudApiClient
+from .. import redact
+from ..bucket import layout
+from ..bucket.records import RestoreDone
+from ..cloud.api import CloudApiClient
+from ..cloud.settings import record_bucket
 from ..errors import ReconcilerError
-from ..model import Action, Outcome, OutcomeStatus, iso
-from ..plan.restores import spec_digest
+from ..model import CloudRestoreAction, Outcome, OutcomeStatus
 from .context import ApplyContext
 
 READY_STATES = frozenset({"running", "idle"})
@@ -45,13 +45,12 @@ class Wait:
 WAIT = Wait()
 
 
-def run_cloud_restore(ctx: ApplyContext, action: Action) -> Outcome:
+def run_cloud_restore(ctx: ApplyContext, action: CloudRestoreAction) -> Outcome:
     """Everything but the backup id is taken from the config and from the API now, not from the
     plan (a saved plan is a file: it may have been edited); the backup must be a ``done`` backup
     of the declared source service."""
     started = ctx.clock()
-    d = action.details
-    name = str(d["restore"])
+    name = action.restore
     declared = ctx.config.restores[name]
     source = declared.source.service
     target = declared.target.new_service
@@ -106,23 +105,23 @@ def run_cloud_restore(ctx: ApplyContext, action: Action) -> Outcome:
     recorded = ""
     if bucket_name:
         bucket = ctx.config.buckets[bucket_name]
-        record = {
-            "restore": name,
-            "backup": action.backup,
-            "from": {
+        record = RestoreDone(
+            restore=name,
+            backup=action.backup,
+            spec_digest=declared.spec_digest(),
+            done_at=finished,
+            run_id=ctx.run_id,
+            source={
                 "service": source,
                 "cloud_service_id": cloud.api.service_id,
                 "cloud_backup_id": action.backup,
-                "backup_name": d.get("backup_name"),
-                "backup_started_at": d.get("backup_started_at"),
+                "backup_name": action.backup_name,
+                "backup_started_at": action.backup_started_at,
             },
-            "to": {"new_service": ns["name"], "cloud_service_id": service_id},
-            "spec_digest": spec_digest(declared),
-            "done_at": iso(finished),
-            "run_id": ctx.run_id,
-        }
+            target={"new_service": ns["name"], "cloud_service_id": service_id},
+        )
         key = layout.restore_key(bucket, name)
-        ctx.conns.store(bucket_name).write(key, json.dumps(record, indent=2).encode())
+        ctx.conns.store(bucket_name).write(key, record.encode())
         recorded = f"; recorded in {bucket.url(key)}"
     detail = (
         f"{how} {ns['name']} ({service_id}) from Cloud backup {action.backup}; it is {state}{recorded}; "
@@ -131,7 +130,7 @@ def run_cloud_restore(ctx: ApplyContext, action: Action) -> Outcome:
     return Outcome(action.id, OutcomeStatus.DONE, detail, started, finished, {"cloud_service_id": service_id})
 
 
-def _wait_ready(ctx: ApplyContext, action: Action, client: CloudApiClient, service_id: str) -> str | None:
+def _wait_ready(ctx: ApplyContext, action: CloudRestoreAction, client: CloudApiClient, service_id: str) -> str | None:
     deadline = WAIT.monotonic() + WAIT.timeout
     state: str | None = None
     while True:

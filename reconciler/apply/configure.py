@@ -8,25 +8,24 @@ was made, so the non-secret fields are the ones that were reviewed.
 
 from __future__ import annotations
 
-from ..cloud import bucket_body, desired_settings, shown
+from ..cloud.settings import BACKUP_BUCKET, BACKUP_CONFIGURATION, bucket_body, desired_settings, shown
 from ..errors import ReconcilerError
-from ..model import Action, Outcome, OutcomeStatus
-from ..plan.configure import BACKUP_BUCKET, BACKUP_CONFIGURATION
+from ..model import ConfigureAction, Outcome, OutcomeStatus
 from .context import ApplyContext
 
 
-def run_configure(ctx: ApplyContext, action: Action) -> Outcome:
+def run_configure(ctx: ApplyContext, action: ConfigureAction) -> Outcome:
     started = ctx.clock()
     assert action.service is not None
     service = ctx.config.services[action.service]
     cloud = service.cloud
     if cloud is None or cloud.api is None:
         raise ReconcilerError(f"service {action.service} has no cloud.api in the config")
-    setting = action.details.get("setting")
-    method = str(action.details.get("method") or "")
+    setting = action.setting
+    method = action.method
     client = ctx.conns.cloud_api(action.service)
     sid = cloud.api.service_id
-    changed = ", ".join(sorted(action.details.get("changes") or {})) or "all fields"
+    changed = ", ".join(sorted(action.changes)) or "all fields"
 
     if setting == BACKUP_CONFIGURATION:
         if cloud.managed_backups is None:
@@ -44,7 +43,7 @@ def run_configure(ctx: ApplyContext, action: Action) -> Outcome:
         body, missing = bucket_body(ctx.config.buckets[name], action.service, with_secrets=True)
         if missing:
             raise ReconcilerError(f"bucket {name} needs " + "; ".join(missing))
-        if shown(body) != action.details.get("after"):
+        if shown(body) != (dict(action.after) if action.after is not None else None):
             raise ReconcilerError(f"bucket {name} differs from what the plan shows; run plan again")
         if method == "POST":
             client.create_backup_bucket(sid, body)

@@ -7,13 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..connections import Connections
+from ..connections import Connections, wall_clock
 from ..console import Console
-from ..model import UTC, Config
+from ..model import Config
 
-
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["ApplyContext", "operation_id", "wall_clock"]
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 
-from .. import layout
+from ..bucket import layout
 from ..clickhouse import ClickHouse
+from ..clickhouse.scratch import SCRATCH, scratch_prefix
+from ..clickhouse.sql import SYSTEM_DATABASES, destination_sql, quote_ident, restore_sql
 from ..errors import ReconcilerError
-from ..model import Action, Outcome, OutcomeStatus, Scope, Validation, ValidationLevel, ValidationResult
+from ..model import Outcome, OutcomeStatus, Scope, ValidateAction, Validation, ValidationLevel, ValidationResult
 from ..redact import redact
-from ..scratch import SCRATCH, scratch_prefix
-from ..sql import SYSTEM_DATABASES, destination_sql, quote_ident, restore_sql
 from .checksums import BackupFiles, ChecksumProblem, load_backup, segments
 from .context import ApplyContext, operation_id
 from .sidecar_io import base_folder_of, read_sidecar, record_validation
@@ -49,14 +49,15 @@ def expected_rows(store_read, backup: BackupFiles) -> dict[tuple[str, str], int]
     return rows
 
 
-def run_drill(ctx: ApplyContext, action: Action) -> Outcome:
+def run_drill(ctx: ApplyContext, action: ValidateAction) -> Outcome:
     assert action.schedule and action.backup and action.bucket and action.service
     started = ctx.clock()
     config = ctx.config
     bucket = config.buckets[action.bucket]
     store = ctx.conns.store(action.bucket)
     folder = layout.backup_prefix(bucket, action.service, action.schedule, action.backup)
-    drill_service = action.details["drill_service"]
+    drill_service = action.drill_service
+    assert drill_service is not None
     ch = ctx.conns.clickhouse(drill_service)
 
     def finish(ok: bool, detail: str, files: int | None = None) -> Outcome:

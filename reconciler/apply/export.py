@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .. import layout
-from ..clickhouse import Operation
+from ..bucket import layout
+from ..bucket.sidecar import Sidecar, SidecarState
+from ..clickhouse.sql import backup_sql, destination_sql
 from ..errors import PreconditionFailed, ReconcilerError
-from ..model import Action, Outcome, OutcomeStatus, Scope
+from ..model import ExportAction, Operation, Outcome, OutcomeStatus
+from ..model.slots import parse_backup_name
 from ..redact import redact
-from ..sidecar import Sidecar, SidecarState
-from ..slots import parse_backup_name
-from ..sql import backup_sql, destination_sql
 from .context import ApplyContext, operation_id
 
 
-def run_export(ctx: ApplyContext, action: Action) -> Outcome:
+def run_export(ctx: ApplyContext, action: ExportAction) -> Outcome:
     assert action.schedule and action.backup and action.bucket and action.service
     bucket = ctx.config.buckets[action.bucket]
     store = ctx.conns.store(action.bucket)
@@ -25,16 +24,16 @@ def run_export(ctx: ApplyContext, action: Action) -> Outcome:
     parsed = parse_backup_name(action.backup)
     assert parsed is not None
     started = ctx.clock()
-    base: str | None = action.details.get("base")
+    base = action.base
     sidecar = Sidecar(
         service=action.service,
         schedule=action.schedule,
         backup=action.backup,
         slot=parsed[0],
-        kind=action.details.get("kind", "full"),
+        kind=action.kind,
         base=base,
-        chain=tuple(action.details.get("chain") or ()),
-        scope=Scope.from_json(action.details.get("scope") or {}),
+        chain=action.chain,
+        scope=action.scope,
         location=location,
         operation_id=operation_id("backup", location, action.backup),
         run_id=ctx.run_id,

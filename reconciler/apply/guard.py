@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .. import layout
+from ..bucket import layout
 from ..errors import ReconcilerError
 from ..model import Config
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .. import layout
+from ..bucket import layout
+from ..bucket.folders import entry_of, read_schedule
+from ..bucket.index import ScheduleIndex
 from ..errors import ReconcilerError
-from ..index import ScheduleIndex
 from ..model import ActionType, Plan
-from ..observe.folders import entry_of, read_schedule
 from .context import ApplyContext
 
 BACKUP_ACTIONS = (ActionType.EXPORT, ActionType.VALIDATE, ActionType.PRUNE)

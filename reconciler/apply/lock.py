@@ -8,37 +8,25 @@ conditional replace on the etag that was read, so two takers cannot both win.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from .. import layout
+from ..bucket import layout
+from ..bucket.records import encode_lock, read_lock
 from ..errors import LockHeld, PreconditionFailed, ReconcilerError
 from ..model import UTC, Bucket, LockInfo, iso
-from ..observe import read_lock
-from ..stores import Store
+from ..stores.base import Store
+from .context import ApplyContext
 
 Clock = Callable[[], datetime]
 
 
 def _wall() -> datetime:
     return datetime.now(UTC)
-
-
-def _encode(lock: LockInfo) -> bytes:
-    return json.dumps(
-        {
-            "lock_id": lock.lock_id,
-            "host": lock.host,
-            "pid": lock.pid,
-            "started_at": iso(lock.started_at),
-            "lease_expires_at": iso(lock.lease_expires_at),
-        },
-        indent=2,
-    ).encode()
 
 
 class BucketLock:
@@ -64,7 +52,7 @@ class BucketLock:
             lease_expires_at=now + self.lease,
         )
         try:
-            etag = self.store.create(self.key, _encode(mine))
+            etag = self.store.create(self.key, encode_lock(mine))
         except PreconditionFailed:
             held = read_lock(self.store, self.key)
             if held is None:  # released between our attempt and the read: try once more
@@ -82,7 +70,7 @@ class BucketLock:
                 ) from None
             else:
                 try:
-                    etag = self.store.replace(self.key, _encode(mine), held.etag)
+                    etag = self.store.replace(self.key, encode_lock(mine), held.etag)
                 except PreconditionFailed:
                     raise LockHeld(
                         f"another apply took over the expired lock of bucket {self.bucket.name} at the same moment",
@@ -94,7 +82,7 @@ class BucketLock:
 
     def _create_or_raise(self, mine: LockInfo) -> str:
         try:
-            return self.store.create(self.key, _encode(mine))
+            return self.store.create(self.key, encode_lock(mine))
         except PreconditionFailed:
             raise LockHeld(
                 f"another apply holds the lock of bucket {self.bucket.name}", where=self.bucket.name
@@ -107,7 +95,7 @@ class BucketLock:
                 return
             renewed = LockInfo(**{**self.info.__dict__, "lease_expires_at": self.clock() + self.lease})
             try:
-                etag = self.store.replace(self.key, _encode(renewed), self.info.etag)
+                etag = self.store.replace(self.key, encode_lock(renewed), self.info.etag)
             except PreconditionFailed:
                 now_held = read_lock(self.store, self.key)
                 if now_held is None or now_held.lock_id != self.run_id:
@@ -125,6 +113,9 @@ class BucketLock:
             with contextlib.suppress(PreconditionFailed, ReconcilerError):
                 self.store.delete(self.key, etag=self.info.etag)
             self.info = None
+
+
+DEFAULT_LEASE = timedelta(minutes=10)
 
 
 class LeaseKeeper:
@@ -168,3 +159,34 @@ def force_unlock(store: Store, bucket: Bucket, lock_id: str) -> LockInfo:
     except PreconditionFailed:
         raise ReconcilerError(f"the lock of bucket {bucket.name} changed while removing it; nothing removed") from None
     return held
+
+
+@contextmanager
+def hold_locks(
+    ctx: ApplyContext, buckets: Iterable[str], lease: timedelta = DEFAULT_LEASE
+) -> Iterator[list[BucketLock]]:
+    """Take the lock of every bucket prefix the run touches (in a fixed order, so that two
+    applies over overlapping buckets cannot deadlock), renew them while the run lasts, and
+    release them at the end, also on error."""
+    locks: list[BucketLock] = []
+    seen: set[tuple[str, str, str, str]] = set()
+    try:
+        for name in sorted(buckets):
+            bucket = ctx.config.buckets[name]
+            if layout.lock_scope(bucket) in seen:
+                continue
+            seen.add(layout.lock_scope(bucket))
+            lock = BucketLock(ctx.conns.store(name), bucket, ctx.run_id, lease, ctx.clock)
+            lock.acquire()
+            locks.append(lock)
+            if lock.taken_over:
+                t = lock.taken_over
+                ctx.console.warn(
+                    f"took over the lock of bucket {name} from run {t.lock_id} on {t.host}, "
+                    f"whose lease expired at {iso(t.lease_expires_at)}"
+                )
+        with LeaseKeeper(locks, every=max(1.0, lease.total_seconds() / 3)):
+            yield locks
+    finally:
+        for lock in reversed(locks):
+            lock.release()

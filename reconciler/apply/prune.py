@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .. import layout
+from ..bucket import layout
+from ..bucket.sidecar import Sidecar, SidecarState
 from ..errors import PreconditionFailed
 from ..model import Action, Outcome, OutcomeStatus
-from ..sidecar import Sidecar, SidecarState
 from .context import ApplyContext
 from .guard import backup_folder, check_keys
 

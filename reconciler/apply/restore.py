@@ -3,30 +3,26 @@
 from __future__ import annotations
 
 import contextlib
-import json
 
-from .. import layout
+from ..bucket import layout
+from ..bucket.records import RestoreAttempt, RestoreDone
+from ..bucket.sidecar import Sidecar
 from ..clickhouse import ClickHouse
+from ..clickhouse.manifest import ManifestError, parse_manifest
+from ..clickhouse.sql import SYSTEM_DATABASES, destination_sql, quote_ident, restore_sql
 from ..errors import ReconcilerError
-from ..manifest import ManifestError, parse_manifest
-from ..model import Action, Outcome, OutcomeStatus, Scope, iso
+from ..model import Outcome, OutcomeStatus, RestoreAction, Scope
 from ..redact import redact
-from ..sidecar import Sidecar
-from ..sql import SYSTEM_DATABASES, destination_sql, quote_ident, restore_sql
 from ..stores import Store
 from .context import ApplyContext, operation_id
 
 
-def run_restore(ctx: ApplyContext, action: Action) -> Outcome:
-    if action.details.get("new_service"):
-        from .cloud_restore import run_cloud_restore
-
-        return run_cloud_restore(ctx, action)
+def run_restore(ctx: ApplyContext, action: RestoreAction) -> Outcome:
     assert action.schedule and action.backup and action.bucket and action.service
-    name = action.details["restore"]
-    source_service = action.details["from_service"]
-    renames: dict[str, str] = dict(action.details.get("databases") or {})
-    allow_non_empty = bool(action.details.get("allow_non_empty_tables"))
+    name = action.restore
+    source_service = action.from_service
+    renames: dict[str, str] = dict(action.databases)
+    allow_non_empty = action.allow_non_empty_tables
     bucket = ctx.config.buckets[action.bucket]
     store = ctx.conns.store(action.bucket)
     ch = ctx.conns.clickhouse(action.service)
@@ -76,20 +72,19 @@ def run_restore(ctx: ApplyContext, action: Action) -> Outcome:
     location = bucket.url(key)
     # what this attempt may write without touching anything of the user's: tables absent or empty
     # now; if the apply dies, the next one removes exactly these before restoring again
-    marker = {
-        "restore": name,
-        "backup": action.backup,
-        "spec_digest": action.details.get("spec_digest", ""),
-        "state": "in_progress",
-        "started_at": iso(started),
-        "run_id": ctx.run_id,
-        "absent_tables": [f"{db}.{t}" for db, t in writes if t not in before[db]],
-        "empty_tables": [f"{db}.{t}" for db, t in writes if before[db].get(t) == 0],
-        "absent_databases": [db for db in targets if db not in present_dbs],
-    }
-    store.write(record_key, json.dumps(marker, indent=2).encode())
+    attempt = RestoreAttempt(
+        restore=name,
+        backup=action.backup,
+        spec_digest=action.spec_digest,
+        started_at=started,
+        run_id=ctx.run_id,
+        absent_tables=[f"{db}.{t}" for db, t in writes if t not in before[db]],
+        empty_tables=[f"{db}.{t}" for db, t in writes if before[db].get(t) == 0],
+        absent_databases=[db for db in targets if db not in present_dbs],
+    )
+    store.write(record_key, attempt.encode())
     op_id = operation_id("restore", location, name, salt=ctx.run_id)
-    base = action.details.get("base")
+    base = action.base
     base_sql = (
         destination_sql(bucket, layout.backup_prefix(bucket, source_service, action.schedule, base)) if base else None
     )
@@ -103,17 +98,17 @@ def run_restore(ctx: ApplyContext, action: Action) -> Outcome:
         return failed(f"{op.status}: {redact(op.error)}")
 
     finished = ctx.clock()
-    record = {
-        "restore": name,
-        "backup": action.backup,
-        "from": {"service": source_service, "schedule": action.schedule, "location": location},
-        "to": {"service": action.service, "databases": renames},
-        "spec_digest": action.details.get("spec_digest", ""),
-        "operation_id": op_id,
-        "done_at": iso(finished),
-        "run_id": ctx.run_id,
-    }
-    store.write(record_key, json.dumps(record, indent=2).encode())
+    record = RestoreDone(
+        restore=name,
+        backup=action.backup,
+        spec_digest=action.spec_digest,
+        done_at=finished,
+        run_id=ctx.run_id,
+        source={"service": source_service, "schedule": action.schedule, "location": location},
+        target={"service": action.service, "databases": renames},
+        operation_id=op_id,
+    )
+    store.write(record_key, record.encode())
     detail = f"restored {len(writes)} tables from {action.backup}" + (f" ({undone})" if undone else "")
     return Outcome(action.id, OutcomeStatus.DONE, detail, started, finished, {"tables": len(writes)})
 
@@ -122,29 +117,20 @@ def _undo_interrupted_attempt(ch: ClickHouse, store: Store, record_key: str, run
     """Remove what an earlier attempt that did not finish wrote: only the tables it recorded as
     absent or empty before it started, and the databases it created (if nothing else is in them)."""
     got = store.read(record_key)
-    if got is None:
+    prior = RestoreAttempt.decode(got[0]) if got is not None else None
+    if prior is None or prior.run_id == run_id:
         return ""
-    try:
-        prior = json.loads(got[0])
-    except ValueError:
-        return ""
-    if not isinstance(prior, dict) or prior.get("state") != "in_progress" or prior.get("run_id") == run_id:
-        return ""
-
-    def names(key: str) -> list[str]:
-        value = prior.get(key)
-        return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
     def table(qualified: str) -> str:
         db, _, t = qualified.partition(".")
         return f"{quote_ident(db)}.{quote_ident(t)}"
 
-    for t in names("absent_tables"):
+    for t in prior.absent_tables:
         ch.command(f"DROP TABLE IF EXISTS {table(t)} SYNC")
-    for t in names("empty_tables"):
+    for t in prior.empty_tables:
         ch.command(f"TRUNCATE TABLE IF EXISTS {table(t)}")
-    for db in names("absent_databases"):
+    for db in prior.absent_databases:
         if not ch.table_rows(db):
             ch.command(f"DROP DATABASE IF EXISTS {quote_ident(db)} SYNC")
-    n = len(names("absent_tables")) + len(names("empty_tables"))
-    return f"first undid {n} tables written by the interrupted attempt of run {prior.get('run_id')}"
+    n = len(prior.absent_tables) + len(prior.empty_tables)
+    return f"first undid {n} tables written by the interrupted attempt of run {prior.run_id}"

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .. import layout
+from ..bucket import layout
+from ..bucket.sidecar import Sidecar, SidecarState
 from ..errors import PreconditionFailed
 from ..model import Validation, ValidationResult
-from ..sidecar import Sidecar, SidecarState
 from ..stores import Store
 
 

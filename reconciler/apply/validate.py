@@ -9,9 +9,9 @@ Each result (level, time, files, bytes, outcome, first error) is recorded in the
 
 from __future__ import annotations
 
-from .. import layout
-from ..manifest import ManifestError, check_files, parse_manifest
-from ..model import Action, Outcome, OutcomeStatus, Validation, ValidationLevel, ValidationResult
+from ..bucket import layout
+from ..clickhouse.manifest import ManifestError, check_files, parse_manifest
+from ..model import Outcome, OutcomeStatus, ValidateAction, Validation, ValidationLevel, ValidationResult
 from ..stores import Store
 from .checksums import ChecksumProblem, load_backup, verify
 from .context import ApplyContext
@@ -36,7 +36,7 @@ def check_backup(store: Store, key: str) -> tuple[bool, str, int, int]:
     return True, f"{len(manifest.files)} files listed, all present with their sizes", len(stored), size
 
 
-def check_checksums(ctx: ApplyContext, action: Action, store: Store, key: str) -> tuple[bool, str, int, int]:
+def check_checksums(ctx: ApplyContext, action: ValidateAction, store: Store, key: str) -> tuple[bool, str, int, int]:
     try:
         backup = load_backup(store, key, lambda f: base_folder_of(store, f))
     except ChecksumProblem as e:
@@ -52,9 +52,9 @@ def check_checksums(ctx: ApplyContext, action: Action, store: Store, key: str) -
     return True, f"{files} files, {size} bytes: every checksum matches the manifest", files, size
 
 
-def run_validate(ctx: ApplyContext, action: Action) -> Outcome:
+def run_validate(ctx: ApplyContext, action: ValidateAction) -> Outcome:
     assert action.schedule and action.backup and action.bucket and action.service
-    level = ValidationLevel(action.details.get("level", "manifest"))
+    level = action.level
     if level == ValidationLevel.DRILL:
         return run_drill(ctx, action)
     bucket = ctx.config.buckets[action.bucket]

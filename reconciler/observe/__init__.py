@@ -13,8 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from .. import layout
-from ..clickhouse import Operation
+from ..bucket import layout
+from ..bucket.folders import Folder, read_schedule
+from ..bucket.records import decode_restore_record, read_lock
+from ..bucket.sidecar import SidecarState
+from ..clickhouse.scratch import scratch_prefix
 from ..connections import Connections
 from ..errors import ReconcilerError
 from ..model import (
@@ -22,19 +25,17 @@ from ..model import (
     Config,
     Observed,
     ObservedBackup,
+    Operation,
     RestoreRecord,
     ScheduleInventory,
     ServiceState,
 )
+from ..model.targets import select
 from ..redact import redact
-from ..scratch import scratch_prefix
-from ..sidecar import SidecarState
-from ..targets import select
 from .cloud import cloud_digest, observe_cloud
-from .folders import read_schedule
-from .inventory import Folder, classify, list_folders, parse_restore_record, read_lock
+from .inventory import classify
 
-__all__ = ["observe", "state_digest", "list_folders", "read_lock"]
+__all__ = ["observe", "state_digest"]
 
 SCHEDULE_PARALLELISM = 8
 
@@ -101,7 +102,7 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
         if got is None:
             continue
         try:
-            restores[name] = parse_restore_record(got[0])
+            restores[name] = decode_restore_record(got[0])
         except ValueError as e:
             restore_problems[name] = f"{config.buckets[bucket].url(key)} cannot be read ({e})"
 
@@ -184,7 +185,12 @@ def _live_operations(
     for name, folders in folders_by_schedule.items():
         service = config.schedules[name].service
         for f in folders.values():
-            if f.sidecar and not f.has_manifest and f.sidecar.state == "in_progress" and f.sidecar.operation_id:
+            if (
+                f.sidecar
+                and not f.has_manifest
+                and f.sidecar.state == SidecarState.IN_PROGRESS
+                and f.sidecar.operation_id
+            ):
                 wanted.setdefault(service, []).append(f.sidecar.operation_id)
     out: dict[tuple[str, str], Operation] = {}
     for service, ids in wanted.items():

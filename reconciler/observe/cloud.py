@@ -10,21 +10,14 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .. import layout
-from ..cloud import (
-    BackupBucketInfo,
-    BackupSettings,
-    CloudBackup,
-    CloudState,
-    ServiceFacts,
-    comparable,
-    record_bucket,
-)
+from ..bucket import layout
+from ..bucket.records import read_restore_record
+from ..cloud.rules import ServiceFacts
+from ..cloud.settings import BackupBucketInfo, comparable, record_bucket
 from ..connections import Connections
 from ..errors import ReconcilerError
-from ..model import Config, RestoreRecord
+from ..model import BackupSettings, CloudBackup, CloudState, Config, RestoreRecord
 from ..redact import redact
-from .inventory import read_restore_record
 
 PARALLELISM = 4
 

@@ -1,59 +1,15 @@
-"""What one schedule's prefix holds: one listing, then the sidecars, then a state per folder."""
+"""The state of each backup folder (docs/bucket-layout.md), and the run records ``status`` shows."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from .. import layout
-from ..clickhouse import RUNNING_STATUSES, Operation
-from ..model import BackupState, LockInfo, ObservedBackup, RestoreRecord, parse_iso
-from ..sidecar import MAX_NAME, Sidecar, SidecarState, shown
-from ..slots import parse_backup_name
-from ..stores import Store
-
-#: sidecars are read this many at a time
-READ_PARALLELISM = 16
-#: a sidecar or control object larger than this is not trusted (tampering, not ours)
-MAX_SMALL_OBJECT = 4 * 1024 * 1024
-
-
-@dataclass(slots=True)
-class Folder:
-    """What the listing and the sidecar say about one backup folder."""
-
-    name: str
-    has_manifest: bool = False
-    num_files: int = 0
-    total_size: int = 0
-    sidecar_etag: str | None = None
-    sidecar_size: int = 0
-    sidecar: Sidecar | None = None
-    sidecar_problem: str | None = None
-    files: dict[str, int] = field(default_factory=dict)
-
-
-def list_folders(store: Store, prefix: str, keep_files: bool = False) -> dict[str, Folder]:
-    """One recursive listing of ``prefix`` grouped by backup folder."""
-    folders: dict[str, Folder] = {}
-    for obj in store.list(prefix):
-        rel = obj.key[len(prefix) :]
-        name, sep, inner = rel.partition("/")
-        if not sep or not name:
-            continue  # an object directly under the schedule prefix: not a backup
-        f = folders.setdefault(name, Folder(name))
-        if inner == layout.SIDECAR:
-            f.sidecar_etag, f.sidecar_size = obj.etag, obj.size
-            continue
-        if inner == layout.MANIFEST:
-            f.has_manifest = True
-        f.num_files += 1
-        f.total_size += obj.size
-        if keep_files:
-            f.files[inner] = obj.size
-    return folders
+from ..bucket.folders import Folder
+from ..bucket.records import MALFORMED, decode_run_summary, unreadable_run
+from ..bucket.sidecar import SidecarState
+from ..model import RUNNING_STATUSES, BackupState, LockInfo, ObservedBackup, Operation
+from ..model.slots import parse_backup_name
+from ..stores.base import Store
 
 
 def classify(f: Folder, operation: Operation | None, lock: LockInfo | None, now: datetime) -> ObservedBackup:
@@ -102,76 +58,6 @@ def classify(f: Folder, operation: Operation | None, lock: LockInfo | None, now:
     return ObservedBackup(state=BackupState.ABANDONED, error=why, **common, **facts)  # type: ignore[arg-type]
 
 
-#: what a tampered control object (lock, restore record, run record) can raise when parsed
-MALFORMED = (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError)
-
-
-def _field(d: Any, key: str) -> str:
-    """A short, printable string field of a control object (it is shown in messages)."""
-    value = d[key]
-    if not isinstance(value, str) or len(value) > MAX_NAME or not value.isprintable():
-        raise ValueError(f"{key} is not a short printable string")
-    return value
-
-
-def parse_lock(data: bytes, etag: str) -> LockInfo:
-    d = json.loads(data)
-    pid = d["pid"]
-    if not isinstance(pid, int) or isinstance(pid, bool):
-        raise TypeError("pid is not an integer")
-    return LockInfo(
-        lock_id=_field(d, "lock_id"),
-        host=_field(d, "host"),
-        pid=pid,
-        started_at=parse_iso(_field(d, "started_at")),
-        lease_expires_at=parse_iso(_field(d, "lease_expires_at")),
-        etag=etag,
-    )
-
-
-def read_lock(store: Store, key: str) -> LockInfo | None:
-    """The lock object; a malformed one is reported as held by an unknown holder with an
-    expired lease, so it can be taken over rather than blocking every apply for ever."""
-    got = store.read(key)
-    if got is None:
-        return None
-    data, etag = got
-    try:
-        return parse_lock(data[:MAX_SMALL_OBJECT], etag)
-    except MALFORMED:
-        epoch = parse_iso("1970-01-01T00:00:00Z")
-        return LockInfo(
-            lock_id="(unreadable lock object)", host="?", pid=0, started_at=epoch, lease_expires_at=epoch, etag=etag
-        )
-
-
-def parse_restore_record(data: bytes) -> RestoreRecord:
-    """``ValueError`` for anything malformed."""
-    try:
-        d = json.loads(data[:MAX_SMALL_OBJECT])
-        in_progress = isinstance(d, dict) and d.get("state") == "in_progress"
-        return RestoreRecord(
-            restore=_field(d, "restore"),
-            backup=_field(d, "backup"),
-            spec_digest=_field(d, "spec_digest"),
-            done_at=parse_iso(_field(d, "started_at" if in_progress else "done_at")),
-            run_id=_field(d, "run_id"),
-            in_progress=in_progress,
-        )
-    except MALFORMED as e:
-        raise ValueError(f"{e.__class__.__name__}") from None
-
-
-def read_restore_record(store: Store, key: str) -> RestoreRecord | None:
-    got = store.read(key)
-    if got is None:
-        return None
-    try:
-        return parse_restore_record(got[0])
-    except ValueError:
-        return None
-
-
 def read_runs(store: Store, prefix: str, limit: int = 5) -> list[dict[str, object]]:
     """The newest run records (run ids begin with their UTC start, so names sort by time)."""
     names = sorted((o.key for o in store.list(prefix) if o.key.endswith(".json")), reverse=True)[:limit]
@@ -181,21 +67,7 @@ def read_runs(store: Store, prefix: str, limit: int = 5) -> list[dict[str, objec
         if got is None:
             continue
         try:
-            d = json.loads(got[0][:MAX_SMALL_OBJECT])
-            summary = d.get("summary") or {}
-            if not isinstance(summary, dict) or not all(
-                isinstance(k, str) and k.isprintable() and type(v) is int for k, v in summary.items()
-            ):
-                raise ValueError("summary is not a mapping of counts")
-            out.append(
-                {
-                    "run_id": _field(d, "run_id"),
-                    "status": _field(d, "status"),
-                    "started_at": _field(d, "started_at") if d.get("started_at") is not None else None,
-                    "finished_at": _field(d, "finished_at") if d.get("finished_at") is not None else None,
-                    "summary": summary,
-                }
-            )
+            out.append(decode_run_summary(got[0]))
         except MALFORMED:
-            out.append({"run_id": shown(key.rsplit("/", 1)[-1][: -len(".json")], 100), "status": "unreadable"})
+            out.append(unreadable_run(key))
     return out

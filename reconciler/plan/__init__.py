@@ -10,12 +10,12 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from ..model import ACTION_ORDER, Config, Drift, DriftType, Observed, Plan
-from ..targets import select
+from ..model.targets import select
 from .configure import decide_configure
-from .restores import decide_restore, spec_digest
+from .restores import decide_restore
 from .schedules import ScheduleDecision, decide_schedule
 
-__all__ = ["build_plan", "spec_digest"]
+__all__ = ["build_plan"]
 
 
 def build_plan(config: Config, observed: Observed, now: datetime, targets: Iterable[str] = ()) -> Plan:

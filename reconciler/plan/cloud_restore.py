@@ -13,14 +13,13 @@ organization then counts as done (and a warning says the restore is not recorded
 
 from __future__ import annotations
 
-from ..cloud import CloudBackup, CloudState, record_bucket
-from ..model import Action, ActionType, Config, Observed, Restore, iso
+from ..cloud.settings import record_bucket
+from ..model import Action, CloudBackup, CloudRestoreAction, CloudState, Config, Observed, Restore, iso
+from .ids import restore_id
 
 
 def decide_cloud_restore(restore: Restore, config: Config, observed: Observed) -> tuple[Action | None, str | None]:
     """(action, warning)."""
-    from .restores import restore_id, spec_digest
-
     name = restore.name
     source = restore.source.service
     target = restore.target.new_service
@@ -34,7 +33,7 @@ def decide_cloud_restore(restore: Restore, config: Config, observed: Observed) -
     if name in st.restore_errors:
         return None, f"restore {name}: its record cannot be read ({st.restore_errors[name]}); nothing is planned"
 
-    digest = spec_digest(restore)
+    digest = restore.spec_digest()
     record = st.restores.get(name)
     if record is not None and record.spec_digest == digest:
         return None, None
@@ -83,23 +82,20 @@ def decide_cloud_restore(restore: Restore, config: Config, observed: Observed) -
             f"restore {name}: service {source} has no external bucket and no schedule, so this restore will not be "
             "recorded; the existing service of that name is what marks it done"
         )
-    action = Action(
+    action = CloudRestoreAction(
         id=restore_id(name),
-        type=ActionType.RESTORE,
         service=source,
         backup=backup.id,
         bucket=bucket,
-        details={
-            "restore": name,
-            "from_service": source,
-            "source_service_id": st.service_id,
-            "backup_name": backup.name,
-            "backup_started_at": iso(backup.started_at) if backup.started_at else None,
-            "new_service": new_service,
-            "existing_service_id": existing,
-            "record_bucket": bucket,
-            "spec_digest": digest,
-        },
+        restore=name,
+        from_service=source,
+        source_service_id=st.service_id,
+        backup_name=backup.name,
+        backup_started_at=iso(backup.started_at) if backup.started_at else None,
+        new_service=new_service,
+        existing_service_id=existing,
+        record_bucket=bucket,
+        spec_digest=digest,
         reason=why,
     )
     return action, warning

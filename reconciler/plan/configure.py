@@ -22,27 +22,21 @@ from typing import Any
 from deepdiff import DeepDiff
 from deepdiff.helper import NotPresent
 
-from ..cloud import (
+from ..cloud.rules import check_facts, external_bucket_problem
+from ..cloud.settings import (
+    BACKUP_BUCKET,
+    BACKUP_CONFIGURATION,
     HIDDEN,
     SENSITIVE_FIELDS,
-    CloudState,
     bucket_body,
-    check_facts,
     comparable,
     desired_settings,
-    external_bucket_problem,
     shown,
 )
 from ..errors import ReconcilerError
-from ..model import Action, ActionType, Config, Drift, DriftType, Observed
-from ..targets import Selection
-
-BACKUP_CONFIGURATION = "backupConfiguration"
-BACKUP_BUCKET = "backupBucket"
-
-
-def configure_id(service: str, setting: str) -> str:
-    return f"configure/{service}/{setting}"
+from ..model import Action, CloudState, Config, ConfigureAction, Drift, DriftType, Observed
+from ..model.targets import Selection
+from .ids import configure_id
 
 
 def decide_configure(config: Config, observed: Observed, sel: Selection) -> tuple[list[Action], list[Drift], list[str]]:
@@ -92,18 +86,15 @@ def _settings(name: str, mb: Any, st: CloudState, actions: list[Action], drift: 
             )
         )
     actions.append(
-        Action(
+        ConfigureAction(
             id=configure_id(name, BACKUP_CONFIGURATION),
-            type=ActionType.CONFIGURE,
             service=name,
             reason=f"the backup configuration differs from managed_backups: {_listed(changes)}",
-            details={
-                "setting": BACKUP_CONFIGURATION,
-                "method": "PATCH",
-                "before": have,
-                "after": want,
-                "changes": changes,
-            },
+            setting=BACKUP_CONFIGURATION,
+            method="PATCH",
+            before=have,
+            after=want,
+            changes=changes,
         )
     )
 
@@ -183,19 +174,16 @@ def _bucket(
                 )
             )
     actions.append(
-        Action(
+        ConfigureAction(
             id=configure_id(name, BACKUP_BUCKET),
-            type=ActionType.CONFIGURE,
             service=name,
             bucket=declared,
             reason=reason,
-            details={
-                "setting": BACKUP_BUCKET,
-                "method": method,
-                "before": shown(have_body),
-                "after": shown(body),
-                "changes": changes,
-            },
+            setting=BACKUP_BUCKET,
+            method=method,
+            before=shown(have_body),
+            after=shown(body),
+            changes=changes,
         )
     )
 

@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 
-from .. import layout
-from ..model import Action, ActionType, Config, Observed, Restore, ScheduleInventory
+from ..bucket import layout
+from ..model import Action, Config, ExportAction, Observed, Restore, RestoreAction, ScheduleInventory
 from .cloud_restore import decide_cloud_restore
-from .schedules import ScheduleDecision, chain_of, usable, validate_id
-
-
-def spec_digest(restore: Restore) -> str:
-    """What a restore record remembers of the declaration: a changed declaration runs again.
-    ``backup: latest`` is part of it; the name it resolves to is not."""
-    doc = {
-        "from": {
-            "schedule": restore.source.schedule,
-            "service": restore.source.service,
-            "backup": restore.source.backup,
-        },
-        "to": {
-            "service": restore.target.service,
-            "databases": dict(sorted(restore.target.databases.items())),
-            "new_service": restore.target.new_service.name if restore.target.new_service else None,
-        },
-        "allow_non_empty_tables": restore.allow_non_empty_tables,
-    }
-    return "sha256:" + hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
-
-
-def restore_id(name: str) -> str:
-    return f"restore/{name}"
+from .ids import restore_id, validate_id
+from .schedules import ScheduleDecision, usable
 
 
 def decide_restore(
@@ -59,7 +35,7 @@ def decide_restore(
             f"restore {name}: its record {problem}; it is not planned again, so as not to restore twice "
             "(delete the record to run it again)"
         )
-    digest = spec_digest(restore)
+    digest = restore.spec_digest()
     record = observed.restores.get(name)
     if record is not None and record.spec_digest == digest and not record.in_progress:
         return None, None
@@ -75,7 +51,7 @@ def decide_restore(
             backup, kind, base = chosen.name, chosen.kind, chosen.base
         elif planned is not None:
             # nothing to restore yet: restore what this plan exports, once it is validated
-            backup, kind, base = planned.backup or "", planned.details["kind"], planned.details["base"]
+            backup, kind, base = planned.backup or "", planned.kind, planned.base
             depends = _after(planned, decision)
         else:
             return None, f"restore {name}: schedule {sched.name} has no complete backup to restore yet"
@@ -89,7 +65,7 @@ def decide_restore(
         backup, kind, base = found.name, found.kind, found.base
 
     bucket = config.buckets[sched.bucket]
-    chain = chain_of(inv, base)
+    chain = inv.chain_of(base)
     renames = dict(restore.target.databases)
     into = ", ".join(f"{s} → {t}" for s, t in renames.items()) or "same names"
     if interrupted:
@@ -105,31 +81,28 @@ def decide_restore(
             f"declaration changed since it was done on {record.done_at:%Y-%m-%d %H:%M}Z from {record.backup}: "
             f"restore {backup} of {sched.name} into service {restore.target.service} ({into})"
         )
-    action = Action(
+    action = RestoreAction(
         id=restore_id(name),
-        type=ActionType.RESTORE,
         service=restore.target.service,
         schedule=sched.name,
         bucket=sched.bucket,
         backup=backup,
-        details={
-            "restore": name,
-            "from_service": sched.service,
-            "kind": kind,
-            "base": base,
-            "chain": chain,
-            "databases": renames,
-            "allow_non_empty_tables": restore.allow_non_empty_tables,
-            "location": bucket.url(layout.backup_prefix(bucket, sched.service, sched.name, backup)),
-            "spec_digest": digest,
-        },
+        restore=name,
+        from_service=sched.service,
+        kind=kind,
+        base=base,
+        chain=tuple(chain),
+        databases=renames,
+        allow_non_empty_tables=restore.allow_non_empty_tables,
+        location=bucket.url(layout.backup_prefix(bucket, sched.service, sched.name, backup)),
+        spec_digest=digest,
         reason=why,
         depends_on=depends,
     )
     return action, None
 
 
-def _after(export: Action, decision: ScheduleDecision | None) -> tuple[str, ...]:
+def _after(export: ExportAction, decision: ScheduleDecision | None) -> tuple[str, ...]:
     ids = [export.id]
     if decision:
         vid = validate_id(export.service or "", export.schedule or "", export.backup or "")

@@ -5,22 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from .. import layout
+from ..bucket import layout
 from ..model import (
     Action,
-    ActionType,
     BackupState,
     Bucket,
     Drift,
     DriftType,
+    ExportAction,
     ObservedBackup,
+    PruneAction,
     Schedule,
     ScheduleInventory,
+    ValidateAction,
     ValidationLevel,
 )
-from ..slots import latest_slot, previous_slot, slot_name
+from ..model.slots import latest_slot, previous_slot, slot_name
+from ..render.words import ago, describe_schedule, duration
+from .ids import export_id, prune_id, validate_id
 from .retention import Candidate, retain
-from .words import ago, describe_schedule, duration
 
 
 @dataclass
@@ -29,15 +32,7 @@ class ScheduleDecision:
     drift: list[Drift] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     #: the export this plan makes for the schedule, if any (restores of `latest` may wait on it)
-    export: Action | None = None
-
-
-def export_id(service: str, schedule: str, backup: str) -> str:
-    return f"export/{service}/{schedule}/{backup}"
-
-
-def validate_id(service: str, schedule: str, backup: str) -> str:
-    return f"validate/{service}/{schedule}/{backup}"
+    export: ExportAction | None = None
 
 
 def usable(b: ObservedBackup) -> bool:
@@ -97,23 +92,19 @@ def decide_schedule(
         reason = _export_reason(schedule, latest, newest, in_slot, now)
         if why_full:
             reason += f"; {why_full}"
-        action = Action(
+        action = ExportAction(
             id=export_id(schedule.service, schedule.name, name),
-            type=ActionType.EXPORT,
             service=schedule.service,
             schedule=schedule.name,
             bucket=schedule.bucket,
             backup=name,
-            details={
-                "kind": kind,
-                "base": base,
-                "location": location,
-                "scope": _scope_json(schedule),
-            },
+            kind=kind,
+            base=base,
+            location=location,
+            scope=schedule.scope,
+            chain=tuple(inventory.chain_of(base)),
             reason=reason,
         )
-        if base:
-            action = replace(action, details={**action.details, "chain": chain_of(inventory, base)})
         d.actions.append(action)
         d.export = action
         if level is not None or checksums_due:
@@ -153,7 +144,7 @@ def _decide_validations(
     """Validate what was never validated; run due checksums on the newest backup (when no export
     does it); drill the newest backup when a drill is due (after its validation, if planned)."""
     level = schedule.validate.after_export
-    planned = {a.backup: a for a in d.actions if a.type == ActionType.VALIDATE}
+    planned = {a.backup: a for a in d.actions if isinstance(a, ValidateAction)}
     if level is not None:
         for b in complete:
             if b.validations or b.name in pruned:
@@ -190,28 +181,29 @@ def _decide_validations(
         depends,
         f"a restore drill is due (drill.every={duration(drill.every)}, {since})",
     )
-    d.actions.append(replace(a, id=a.id + "/drill", details={**a.details, "drill_service": drill.service}))
+    d.actions.append(replace(a, id=a.id + "/drill", drill_service=drill.service))
 
 
 def _validate_action(
-    schedule: Schedule, bucket: Bucket, backup: str, level: ValidationLevel, depends_on: tuple[str, ...], reason: str
-) -> Action:
+    schedule: Schedule,
+    bucket: Bucket,
+    backup: str,
+    level: ValidationLevel,
+    depends_on: tuple[str, ...],
+    reason: str,
+) -> ValidateAction:
     location = bucket.url(layout.backup_prefix(bucket, schedule.service, schedule.name, backup))
-    return Action(
+    return ValidateAction(
         id=validate_id(schedule.service, schedule.name, backup),
-        type=ActionType.VALIDATE,
         service=schedule.service,
         schedule=schedule.name,
         bucket=schedule.bucket,
         backup=backup,
-        details={"level": level.value, "location": location},
+        level=level,
+        location=location,
         reason=f"{reason}: {level.value} level",
         depends_on=depends_on,
     )
-
-
-def _scope_json(schedule: Schedule) -> dict[str, object]:
-    return schedule.scope.to_json()
 
 
 def _kind(schedule: Schedule, inventory: ScheduleInventory) -> tuple[str, str | None, str]:
@@ -288,10 +280,6 @@ def _drift_of_backups(schedule: Schedule, inventory: ScheduleInventory, d: Sched
             )  # type: ignore[arg-type]
 
 
-def prune_id(service: str, schedule: str, backup: str) -> str:
-    return f"prune/{service}/{schedule}/{backup}"
-
-
 def _decide_prunes(
     schedule: Schedule, bucket: Bucket, inventory: ScheduleInventory, now: datetime, d: ScheduleDecision
 ) -> set[str]:
@@ -305,9 +293,7 @@ def _decide_prunes(
     ]
     if d.export is not None and d.export.backup:
         slot = latest_slot(schedule, now)
-        candidates.append(
-            Candidate(d.export.backup, slot, d.export.details["kind"], d.export.details["base"], False, complete=False)
-        )
+        candidates.append(Candidate(d.export.backup, slot, d.export.kind, d.export.base, False, complete=False))
     _, by_retention = retain(schedule.retention, candidates)
     if d.export is not None:
         by_retention.pop(d.export.backup or "", None)  # never prune what this plan makes
@@ -328,31 +314,17 @@ def _decide_prunes(
     depends = (d.export.id,) if d.export is not None else ()
     for name in sorted(reasons):
         d.actions.append(
-            Action(
+            PruneAction(
                 id=prune_id(schedule.service, schedule.name, name),
-                type=ActionType.PRUNE,
                 service=schedule.service,
                 schedule=schedule.name,
                 bucket=schedule.bucket,
                 backup=name,
-                details={
-                    "location": bucket.url(layout.backup_prefix(bucket, schedule.service, schedule.name, name)),
-                    "state": states[name],
-                    "size": sizes[name],
-                },
+                location=bucket.url(layout.backup_prefix(bucket, schedule.service, schedule.name, name)),
+                state=states[name],
+                size=sizes[name],
                 reason=reasons[name],
                 depends_on=depends,
             )
         )
     return set(reasons)
-
-
-def chain_of(inv: ScheduleInventory, base: str | None) -> list[str]:
-    """Names of the bases an incremental on ``base`` needs, nearest first."""
-    by_name = {b.name: b for b in inv.backups}
-    out: list[str] = []
-    while base and base not in out:
-        out.append(base)
-        b = by_name.get(base)
-        base = b.base if b else None
-    return out

@@ -5,10 +5,12 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import TextIO
 
-from ..model import UTC, Action, Outcome, OutcomeStatus
+from ..errors import ReconcilerError
+from ..model import UTC, Action, Outcome, OutcomeStatus, Plan
 from ..redact import redact
 
 _MARK = {OutcomeStatus.DONE: "done", OutcomeStatus.FAILED: "FAILED", OutcomeStatus.SKIPPED: "skipped"}
@@ -121,3 +123,20 @@ def _esc(text: str) -> str:
 def console_for(stream: TextIO | None = None) -> PlainConsole | TerminalConsole:
     s = stream or sys.stderr
     return TerminalConsole() if s.isatty() else PlainConsole(s)
+
+
+def confirm_on_terminal(auto_approve: bool) -> Callable[[Plan], None]:
+    """``apply`` asks before a fresh plan's actions run, like Terraform: only ``yes`` goes on. Without
+    a terminal to ask on it refuses, unless ``--auto-approve``."""
+
+    def confirm(plan: Plan) -> None:
+        if auto_approve:
+            return
+        if not sys.stdin.isatty():
+            raise ReconcilerError(
+                "refusing to apply without --auto-approve: standard input is not a terminal to confirm on"
+            )
+        if input(f"Apply these {len(plan.actions)} actions? Only 'yes' will be accepted: ").strip() != "yes":
+            raise ReconcilerError("apply cancelled")
+
+    return confirm

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..model import ACTION_ORDER, Action, ActionType, Drift, OutcomeStatus, Plan, iso
-from ..status import human_size
-
-if TYPE_CHECKING:
-    from ..apply import ApplyResult
+from ..model import (
+    ACTION_ORDER,
+    Action,
+    ActionType,
+    ApplyResult,
+    CloudRestoreAction,
+    Drift,
+    ExportAction,
+    OutcomeStatus,
+    Plan,
+    RestoreAction,
+    ValidateAction,
+    iso,
+)
+from .status import human_size
 
 SYMBOL = {
     ActionType.CONFIGURE: "~",
@@ -21,17 +31,21 @@ SYMBOL = {
 
 def action_title(a: Action) -> str:
     what = a.id.split("/", 1)[1] if "/" in a.id else a.id
-    extra = ""
-    if a.type == ActionType.EXPORT:
-        kind = a.details.get("kind", "full")
-        extra = f" ({kind}" + (f" on {a.details['base']}" if a.details.get("base") else "") + ")"
-    elif a.type == ActionType.VALIDATE:
-        extra = f" ({a.details.get('level', 'manifest')})"
-    elif a.type == ActionType.RESTORE and a.details.get("new_service"):
-        extra = f" (Cloud backup {a.backup} of {a.service} → new service {a.details['new_service'].get('name')})"
-    elif a.type == ActionType.RESTORE:
-        extra = f" ({a.backup} → service {a.service})"
-    return f"{SYMBOL[a.type]} {a.type.value:<9} {what}{extra}"
+    return f"{SYMBOL[a.type]} {a.type.value:<9} {what}{_what_of(a)}"
+
+
+def _what_of(a: Action) -> str:
+    """The type's own words after the id, as the explainer of each kind of action."""
+    match a:
+        case ExportAction():
+            return f" ({a.kind}" + (f" on {a.base}" if a.base else "") + ")"
+        case ValidateAction():
+            return f" ({a.level.value})"
+        case CloudRestoreAction():
+            return f" (Cloud backup {a.backup} of {a.service} → new service {a.new_service.get('name')})"
+        case RestoreAction():
+            return f" ({a.backup} → service {a.service})"
+    return ""
 
 
 def summary_line(plan: Plan) -> str:
@@ -180,3 +194,16 @@ def cloud_status_lines(cloud: list[dict[str, Any]]) -> list[str]:
             )
         lines.append("")
     return lines
+
+
+def validate_text(file: str, sections: dict[str, int], unset: tuple[tuple[str, str], ...]) -> str:
+    """``validate``: the counts, and a note naming each variable that is not set here."""
+    counts = ", ".join(f"{sections.get(k, 0)} {k}" for k in ("services", "buckets", "schedules", "restores"))
+    lines = [f"{file}: valid ({counts})"]
+    if unset:
+        uses = ", ".join(f"{name} ({where})" for name, where in unset)
+        lines.append(
+            f"note: these variables are not set here, so the values that use them were not checked: {uses}; "
+            "plan, apply, drift and status need them"
+        )
+    return "\n".join(lines) + "\n"

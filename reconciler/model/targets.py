@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import ReconcilerError
-from .model import Config
+from ..errors import ReconcilerError
+from .desired import Config
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ A file's ``<checksum>`` is of the whole file. For a file with ``<use_base>`` and
 ``<base_checksum>`` is the checksum of the first ``base_size`` bytes (the base's file): the
 whole-file checksum needs the base's bytes followed by the stored tail.
 
-The work is done by the C extension ``reconciler._cityhash102`` (built by ``pip install``; about
+The work is done by the C extension ``reconciler.clickhouse._cityhash102`` (built by ``pip install``; about
 3 GB/s, and it releases the GIL, so threads can verify files in parallel). Only when it is missing
 does the pure-Python implementation (a few MB/s) take over; ``BACKEND`` says which is in use.
 """
@@ -67,7 +67,7 @@ def _module(backend: BackendName | None) -> ModuleType:
     name = backend or BACKEND
     if name == "c":
         if _c is None:
-            raise RuntimeError("the C extension reconciler._cityhash102 is not built (pip install -e .)")
+            raise RuntimeError("the C extension reconciler.clickhouse._cityhash102 is not built (pip install -e .)")
         return _c
     if name == "python":
         return pure

@@ -9,19 +9,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
-from .model import Scope, Validation, iso, parse_iso
+from ..model import Scope, Validation, iso, parse_iso
 
 SIDECAR_FORMAT_VERSION = 1
 
 
-class SidecarState:
+class SidecarState(str, Enum):
     IN_PROGRESS = "in_progress"
     COMPLETE = "complete"
     FAILED = "failed"
     PRUNING = "pruning"  # set before the first object is deleted: the sidecar goes last
-    ALL = (IN_PROGRESS, COMPLETE, FAILED, PRUNING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +35,7 @@ class Sidecar:
     scope: Scope
     location: str
     operation_id: str
-    state: str = SidecarState.IN_PROGRESS
+    state: SidecarState = SidecarState.IN_PROGRESS
     operation_status: str | None = None  # ClickHouse's status, e.g. BACKUP_CREATED
     error: str | None = None
     num_files: int | None = None
@@ -61,7 +61,7 @@ class Sidecar:
             "chain": list(self.chain),
             "scope": self.scope.to_json(),
             "location": self.location,
-            "state": self.state,
+            "state": self.state.value if isinstance(self.state, SidecarState) else str(self.state),
             "operation": {"id": self.operation_id, "status": self.operation_status, "error": self.error},
             "sizes": {"num_files": self.num_files, "total_size": self.total_size},
             "timings": {
@@ -116,7 +116,7 @@ class Sidecar:
                 scope=Scope(_names(scope.get("databases")), _names(scope.get("tables"))),
                 location=_text(d.get("location", "")),
                 operation_id=_name(op.get("id", "")),
-                state=_choice(d["state"], SidecarState.ALL),
+                state=SidecarState(_choice(d["state"], tuple(v.value for v in SidecarState))),
                 operation_status=_opt_name(op.get("status")),
                 error=None if op.get("error") is None else _text(op.get("error")),
                 num_files=_opt_int(sizes.get("num_files")),

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from .cloud import cloud_status
-from .model import BackupState, Config, Observed, iso
-from .plan.schedules import chain_of
-from .plan.words import ago, describe_schedule, duration
-from .slots import latest_slot, previous_slot, slot_name
+from ..cloud.settings import declared_bucket_of, shown
+from ..model import BackupState, CloudState, Config, Observed, iso
+from ..model.slots import latest_slot, previous_slot, slot_name
+from .words import ago, describe_schedule, duration
 
 
 def status_report(config: Config, observed: Observed, now: datetime) -> dict[str, Any]:
@@ -62,7 +62,7 @@ def status_report(config: Config, observed: Observed, now: datetime) -> dict[str
                         "state": b.state.value,
                         "kind": b.kind,
                         "base": b.base,
-                        "chain": chain_of(inv, b.base),
+                        "chain": inv.chain_of(b.base),
                         "size": b.total_size,
                         "files": b.num_files,
                         "validation": _validation(b),
@@ -99,3 +99,42 @@ def human_size(n: int) -> str:
 
 
 __all__ = ["status_report", "human_size", "duration"]
+
+
+def cloud_status(config: Config, cloud: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ``cloud`` part of ``status``: per Cloud service, its settings and backups."""
+    out: list[dict[str, Any]] = []
+    for name in sorted(cloud):
+        st = cloud[name]
+        if not isinstance(st, CloudState):
+            continue
+        entry: dict[str, Any] = {"service": name, "service_id": st.service_id, "reachable": st.reachable}
+        if not st.reachable:
+            entry["error"] = st.error
+            out.append(entry)
+            continue
+        entry["facts"] = st.facts.to_json() if st.facts else None
+        entry["backup_configuration"] = st.settings.to_api() if st.settings else None
+        entry["backup_bucket"] = shown(st.bucket.to_api()) if st.bucket else None
+        entry["backup_bucket_declared"] = declared_bucket_of(config, st.bucket)
+        entry["backups"] = [
+            {
+                "id": b.id,
+                "name": b.name,
+                "status": b.status,
+                "type": b.type,
+                "started_at": iso(b.started_at) if b.started_at else None,
+                "finished_at": iso(b.finished_at) if b.finished_at else None,
+                "size": b.size_bytes,
+                "duration_seconds": b.duration_seconds,
+                "location": b.bucket.location() if b.bucket else None,
+                "bucket": declared_bucket_of(config, b.bucket),
+                "in_declared_bucket": declared_bucket_of(config, b.bucket) is not None,
+            }
+            for b in st.backups
+        ]
+        out.append(entry)
+    return out
+
+
+# --------------------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .model import Bucket, Provider, Scope
-from .redact import HIDDEN
+from ..model import Bucket, Provider, Scope
+from ..redact import HIDDEN
 
 #: what a whole-service backup leaves out: ClickHouse's own databases
 SYSTEM_DATABASES = ("system", "information_schema", "INFORMATION_SCHEMA")

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from .model import Bucket
+from ..model import Bucket
 
 MANIFEST = ".backup"
 CLICKHOUSE_LOCK = ".lock"

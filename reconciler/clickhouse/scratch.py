@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
-from .model import Config
+from ..model import Config
 
 SCRATCH = "reconciler_drill_"
 

@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 
 from croniter import croniter
 
-from .model import UTC, Schedule
+from .desired import Schedule
+from .time import UTC
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAME = re.compile(r"^(\d{8}T\d{6}Z)(?:\.(\d+))?$")

@@ -77,9 +77,9 @@ from urllib.parse import quote
 
 import urllib3
 
-from .errors import ReconcilerError, TemporaryError
-from .model import Service
-from .stores.retry import RetryPolicy
+from ..errors import ReconcilerError, TemporaryError
+from ..model import Service
+from ..stores.retry import RetryPolicy
 
 DEFAULT_URL = "https://api.clickhouse.cloud"
 #: the retry policy of every Cloud API call (tests may swap it for a faster one)

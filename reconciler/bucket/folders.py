@@ -4,17 +4,55 @@ sidecars the index does not hold at the ETag the listing shows."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .. import layout
-from ..index import IndexEntry, ScheduleIndex
 from ..redact import redact
-from ..sidecar import Sidecar
-from ..stores import Store
-from .inventory import MAX_SMALL_OBJECT, READ_PARALLELISM, Folder, list_folders
+from ..stores.base import Store
+from . import layout
+from .index import IndexEntry, ScheduleIndex
+from .records import MAX_SMALL_OBJECT
+from .sidecar import Sidecar
 
+#: sidecars are read this many at a time
+READ_PARALLELISM = 16
 #: an index larger than this is not read (a schedule of 100,000 backups is about 100 MB)
 MAX_INDEX = 256 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class Folder:
+    """What the listing and the sidecar say about one backup folder."""
+
+    name: str
+    has_manifest: bool = False
+    num_files: int = 0
+    total_size: int = 0
+    sidecar_etag: str | None = None
+    sidecar_size: int = 0
+    sidecar: Sidecar | None = None
+    sidecar_problem: str | None = None
+    files: dict[str, int] = field(default_factory=dict)
+
+
+def list_folders(store: Store, prefix: str, keep_files: bool = False) -> dict[str, Folder]:
+    """One recursive listing of ``prefix`` grouped by backup folder."""
+    folders: dict[str, Folder] = {}
+    for obj in store.list(prefix):
+        rel = obj.key[len(prefix) :]
+        name, sep, inner = rel.partition("/")
+        if not sep or not name:
+            continue  # an object directly under the schedule prefix: not a backup
+        f = folders.setdefault(name, Folder(name))
+        if inner == layout.SIDECAR:
+            f.sidecar_etag, f.sidecar_size = obj.etag, obj.size
+            continue
+        if inner == layout.MANIFEST:
+            f.has_manifest = True
+        f.num_files += 1
+        f.total_size += obj.size
+        if keep_files:
+            f.files[inner] = obj.size
+    return folders
 
 
 @dataclass

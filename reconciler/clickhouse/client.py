@@ -12,54 +12,20 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .errors import ClickHouseError, ServiceUnreachable, TemporaryError
-from .model import UTC, Service
-from .redact import redact
+from ..errors import ClickHouseError, ServiceUnreachable, TemporaryError
+from ..model import UTC, Operation, Service
+from ..redact import redact
+from ..stores.retry import DEFAULT_POLICY, RetryPolicy
 from .sql import operations_sql, quote_string
-from .stores.retry import DEFAULT_POLICY, RetryPolicy
-
-FINAL_STATUSES = {
-    "BACKUP_CREATED",
-    "BACKUP_FAILED",
-    "BACKUP_CANCELLED",
-    "RESTORED",
-    "RESTORE_FAILED",
-    "RESTORE_CANCELLED",
-}
-SUCCESS_STATUSES = {"BACKUP_CREATED", "RESTORED"}
-RUNNING_STATUSES = {"CREATING_BACKUP", "RESTORING"}
 
 _CODE = re.compile(r"Code:\s*(\d+)")
 
 # clickhouse-connect logs connection failures itself; the reconciler reports them as one line
 # (unreachable_service), so its logger stays quiet; --debug adds tracebacks, not library logs.
 logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
-
-
-@dataclass(frozen=True)
-class Operation:
-    """A row of ``system.backups``."""
-
-    id: str
-    name: str
-    status: str
-    error: str
-    start_time: datetime | None
-    end_time: datetime | None
-    num_files: int
-    total_size: int
-
-    @property
-    def final(self) -> bool:
-        return self.status in FINAL_STATUSES
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status in SUCCESS_STATUSES
 
 
 #: ClickHouse error codes that say "try again": TIMEOUT_EXCEEDED, TOO_MANY_SIMULTANEOUS_QUERIES,

@@ -1,6 +1,6 @@
 """ClickHouse's backup-file checksum in pure Python: slow (a few MB/s), but correct.
 
-The same algorithm as the C extension ``reconciler._cityhash102`` (see its source for the
+The same algorithm as the C extension ``reconciler.clickhouse._cityhash102`` (see its source for the
 description): CityHash128WithSeed of CityHash v1.0.2, chained over 2048-byte blocks from the
 state (0, 0). Used to cross-check the C code in tests, and only as a last resort when the
 extension is not built.
@@ -166,7 +166,7 @@ def hex_of(low: int, high: int) -> str:
 
 
 class Hasher:
-    """The pure-Python twin of ``reconciler._cityhash102.Hasher``."""
+    """The pure-Python twin of ``reconciler.clickhouse._cityhash102.Hasher``."""
 
     def __init__(self, data: bytes | bytearray | memoryview | None = None) -> None:
         self._low = 0

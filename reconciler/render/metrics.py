@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from .model import BackupState, Config, Observed, Plan
+from ..model import BackupState, Config, Observed, Plan
 
 PREFIX = "clickhouse_backup"
 

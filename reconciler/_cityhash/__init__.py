@@ -1,2 +1,0 @@
-"""ClickHouse's backup-file checksum: the C source of ``reconciler._cityhash102`` and ``pure``, the
-pure-Python implementation of the same algorithm (see ``reconciler.checksum``)."""

@@ -1,0 +1,269 @@
+"""The desired state: what the config declares (docs/config.md). Frozen: the planner is a pure
+function of (Config, Observed, now) and must not be able to change what it was given."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import Enum
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+
+class Provider(str, Enum):
+    S3 = "s3"
+    GCS = "gcs"
+    AZURE = "azure"
+
+
+class CloudProvider(str, Enum):
+    AWS = "aws"
+    GCP = "gcp"
+    AZURE = "azure"
+
+
+#: which object store lives in which cloud: a schedule whose bucket is in another cloud than
+#: its Cloud service is cross-cloud.
+STORE_CLOUD = {Provider.S3: CloudProvider.AWS, Provider.GCS: CloudProvider.GCP, Provider.AZURE: CloudProvider.AZURE}
+
+
+@dataclass(frozen=True)
+class CloudApi:
+    organization_id: str
+    service_id: str
+    key_id: str
+    key_secret: str
+    url: str = "https://api.clickhouse.cloud"
+
+    def __repr__(self) -> str:  # the key never reaches a log through a repr
+        return f"CloudApi(organization_id={self.organization_id!r}, service_id={self.service_id!r}, url={self.url!r})"
+
+
+@dataclass(frozen=True)
+class ManagedBackups:
+    period_hours: int | None = None
+    retention_hours: int | None = None
+    start_time: str | None = None
+    external_bucket: str | None = None
+
+
+@dataclass(frozen=True)
+class CloudFacts:
+    provider: CloudProvider
+    region: str
+    tde: bool = False
+    compliance: str | None = None
+    api: CloudApi | None = None
+    managed_backups: ManagedBackups | None = None
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    dsn: str
+    cloud: CloudFacts | None = None
+
+    @property
+    def is_chdb(self) -> bool:
+        return self.dsn.startswith("chdb:")
+
+    def __repr__(self) -> str:
+        from ..redact import redact
+
+        return f"Service(name={self.name!r}, dsn={redact(self.dsn)!r}, cloud={self.cloud!r})"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Every field is a secret or a pointer to one; none is ever rendered."""
+
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    session_token: str | None = None
+    role_arn: str | None = None
+    hmac_key: str | None = None
+    hmac_secret: str | None = None
+    service_account_file: str | None = None
+    connection_string: str | None = None
+    account_name: str | None = None
+    account_key: str | None = None
+
+    def __repr__(self) -> str:  # a stray repr in a log must not leak a secret
+        present = [k for k, v in self.__dict__.items() if v]
+        return f"Credentials({', '.join(present)} set)"
+
+    def secrets(self) -> list[str]:
+        return [v for v in self.__dict__.values() if isinstance(v, str) and v]
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    provider: Provider
+    bucket: str
+    prefix: str = ""
+    region: str | None = None
+    endpoint: str | None = None  # S3 API endpoint (S3-compatible servers; GCS's S3-interop endpoint)
+    credentials: Credentials = field(default_factory=Credentials)
+    gcs_json_endpoint: str | None = None  # GCS JSON API endpoint the reconciler itself reads with
+
+    def url(self, key: str = "") -> str:
+        """The user-facing address of a key: ``s3://bucket/key``."""
+        scheme = {Provider.S3: "s3", Provider.GCS: "gs", Provider.AZURE: "azure"}[self.provider]
+        return f"{scheme}://{self.bucket}/{key}"
+
+
+@dataclass(frozen=True)
+class Retention:
+    keep_last: int | None = None
+    keep_hourly: int | None = None
+    keep_daily: int | None = None
+    keep_weekly: int | None = None
+    keep_monthly: int | None = None
+    keep_yearly: int | None = None
+    keep_within: timedelta | None = None
+    min_valid: int = 1
+
+    @property
+    def is_empty(self) -> bool:
+        return all(
+            v is None
+            for v in (
+                self.keep_last,
+                self.keep_hourly,
+                self.keep_daily,
+                self.keep_weekly,
+                self.keep_monthly,
+                self.keep_yearly,
+                self.keep_within,
+            )
+        )
+
+
+class ValidationLevel(str, Enum):
+    MANIFEST = "manifest"
+    CHECKSUMS = "checksums"
+    DRILL = "drill"
+
+
+@dataclass(frozen=True)
+class Drill:
+    service: str
+    every: timedelta
+
+
+@dataclass(frozen=True)
+class ValidatePolicy:
+    after_export: ValidationLevel | None = ValidationLevel.MANIFEST  # None = "none"
+    checksums_every: timedelta | None = None
+    drill: Drill | None = None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a backup holds: some databases, some tables, or the whole service (both empty)."""
+
+    databases: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()
+
+    @property
+    def whole_service(self) -> bool:
+        return not self.databases and not self.tables
+
+    def to_json(self) -> dict[str, Any]:
+        if self.databases:
+            return {"databases": list(self.databases)}
+        if self.tables:
+            return {"tables": list(self.tables)}
+        return {"all": True}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Scope:
+        return cls(tuple(data.get("databases", ())), tuple(data.get("tables", ())))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    service: str
+    bucket: str
+    scope: Scope = field(default_factory=Scope)
+    cron: str | None = None
+    every: timedelta | None = None
+    full_every: int | None = None  # incremental: {full_every: N}; None = always full
+    allow_cross_cloud: bool = False
+    prune_unmanaged: bool = False
+    cleanup_after: timedelta = timedelta(hours=24)
+    retention: Retention = field(default_factory=Retention)
+    validate: ValidatePolicy = field(default_factory=ValidatePolicy)
+
+
+@dataclass(frozen=True)
+class RestoreSource:
+    schedule: str | None = None  # SQL path: a schedule's backup
+    service: str | None = None  # Cloud path: a Cloud backup of a service
+    backup: str = "latest"
+
+
+@dataclass(frozen=True)
+class NewService:
+    name: str
+    region: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RestoreTarget:
+    service: str | None = None
+    databases: Mapping[str, str] = field(default_factory=dict)  # source -> target name
+    new_service: NewService | None = None
+
+
+@dataclass(frozen=True)
+class Restore:
+    name: str
+    source: RestoreSource
+    target: RestoreTarget
+    allow_non_empty_tables: bool = False
+
+    def spec_digest(self) -> str:
+        """What a restore record remembers of the declaration: a changed declaration runs again.
+        ``backup: latest`` is part of it; the name it resolves to is not."""
+        doc = {
+            "from": {"schedule": self.source.schedule, "service": self.source.service, "backup": self.source.backup},
+            "to": {
+                "service": self.target.service,
+                "databases": dict(sorted(self.target.databases.items())),
+                "new_service": self.target.new_service.name if self.target.new_service else None,
+            },
+            "allow_non_empty_tables": self.allow_non_empty_tables,
+        }
+        return "sha256:" + hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    services: Mapping[str, Service]
+    buckets: Mapping[str, Bucket]
+    schedules: Mapping[str, Schedule]
+    restores: Mapping[str, Restore]
+    digest: str  # sha256 of the config with every secret removed
+    warnings: tuple[str, ...] = ()
+
+    def secrets(self) -> list[str]:
+        """Every secret value in the config, for the redactor."""
+        out: list[str] = []
+        for b in self.buckets.values():
+            out += b.credentials.secrets()
+        for s in self.services.values():
+            if s.cloud and s.cloud.api:
+                out += [s.cloud.api.key_id, s.cloud.api.key_secret]
+            if "://" in s.dsn:
+                parts = urlsplit(s.dsn)
+                out.append(parts.password or "")
+                out += [v for k, v in parse_qsl(parts.query) if k.lower() in ("password", "pass", "secret")]
+        return out

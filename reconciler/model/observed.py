@@ -1,0 +1,217 @@
+"""The observed state: what the buckets, ClickHouse and the ClickHouse Cloud API show
+(docs/bucket-layout.md). Built by observe/, read by plan/ and render/; frozen."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from .cloud import CloudState
+from .desired import ValidationLevel
+from .time import iso, parse_iso
+
+FINAL_STATUSES = frozenset(
+    {"BACKUP_CREATED", "BACKUP_FAILED", "BACKUP_CANCELLED", "RESTORED", "RESTORE_FAILED", "RESTORE_CANCELLED"}
+)
+SUCCESS_STATUSES = frozenset({"BACKUP_CREATED", "RESTORED"})
+RUNNING_STATUSES = frozenset({"CREATING_BACKUP", "RESTORING"})
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A row of ClickHouse's ``system.backups``: a BACKUP or RESTORE, by its id."""
+
+    id: str
+    name: str
+    status: str
+    error: str
+    start_time: datetime | None
+    end_time: datetime | None
+    num_files: int
+    total_size: int
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status in SUCCESS_STATUSES
+
+
+class BackupState(str, Enum):
+    COMPLETE = "complete"  # `.backup` present
+    RUNNING = "running"  # sidecar in progress and the operation is live
+    FAILED = "failed"  # ClickHouse reported failure; no `.backup`
+    ABANDONED = "abandoned"  # sidecar in progress, no live operation, no `.backup`
+    UNMANAGED = "unmanaged"  # no sidecar
+    PRUNING = "pruning"  # a prune started and did not finish: the next apply finishes it
+
+
+class ValidationResult(str, Enum):
+    OK = "ok"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    level: ValidationLevel
+    at: datetime
+    result: ValidationResult
+    detail: str = ""  # on failure: the first error, naming the file
+    files: int | None = None
+    bytes: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"level": self.level.value, "at": iso(self.at), "result": self.result.value}
+        if self.files is not None:
+            out["files"] = self.files
+        if self.bytes is not None:
+            out["bytes"] = self.bytes
+        out["detail"] = self.detail
+        return out
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Validation:
+        files, size = d.get("files"), d.get("bytes")
+        return cls(
+            ValidationLevel(d["level"]),
+            parse_iso(d["at"]),
+            ValidationResult(d["result"]),
+            str(d.get("detail", "")),
+            files if isinstance(files, int) else None,
+            size if isinstance(size, int) else None,
+        )
+
+
+#: stronger levels prove more: a drill restores, checksums read every byte, manifest lists
+LEVEL_STRENGTH = {ValidationLevel.MANIFEST: 1, ValidationLevel.CHECKSUMS: 2, ValidationLevel.DRILL: 3}
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedBackup:
+    """One folder under a schedule prefix, as the bucket (and ClickHouse) show it."""
+
+    name: str  # folder name: slot, maybe with a `.N` attempt suffix
+    state: BackupState
+    slot: datetime | None  # parsed from the name; None for an unmanaged folder with another name
+    attempt: int = 1
+    kind: str | None = None  # full | incremental
+    base: str | None = None
+    operation_id: str | None = None
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    total_size: int = 0  # bytes in the bucket under this folder
+    num_files: int = 0
+    validations: tuple[Validation, ...] = ()
+    has_manifest: bool = False
+    sidecar_etag: str | None = None
+    #: unmanaged, yet it holds a sidecar this reconciler cannot read (tampered, or written by a
+    #: newer version): reported, never pruned, whatever prune_unmanaged says
+    foreign: bool = False
+
+    def last_validation(self, level: ValidationLevel | None = None) -> Validation | None:
+        vs = [v for v in self.validations if level is None or v.level == level]
+        return max(vs, key=lambda v: v.at) if vs else None
+
+    def strongest_passed(self) -> Validation | None:
+        """The strongest level passed since the last failure (newest of that level)."""
+        ordered = sorted(self.validations, key=lambda v: v.at)
+        since_failure: list[Validation] = []
+        for v in ordered:
+            if v.result == ValidationResult.FAILED:
+                since_failure = []
+            else:
+                since_failure.append(v)
+        if not since_failure:
+            return None
+        return max(since_failure, key=lambda v: (LEVEL_STRENGTH[v.level], v.at))
+
+    def last_ok(self, level: ValidationLevel) -> datetime | None:
+        times = [v.at for v in self.validations if v.level == level and v.result == ValidationResult.OK]
+        return max(times) if times else None
+
+    @property
+    def broken(self) -> bool:
+        last = self.last_validation()
+        return last is not None and last.result == ValidationResult.FAILED
+
+    @property
+    def validated(self) -> bool:
+        last = self.last_validation()
+        return last is not None and last.result == ValidationResult.OK
+
+
+@dataclass(frozen=True)
+class ScheduleInventory:
+    schedule: str
+    prefix: str  # `<prefix>/<service>/<schedule>/`
+    backups: tuple[ObservedBackup, ...]  # oldest first
+
+    def complete(self) -> list[ObservedBackup]:
+        return [b for b in self.backups if b.state == BackupState.COMPLETE and b.kind is not None]
+
+    def chain_of(self, base: str | None) -> list[str]:
+        """Names of the bases an incremental on ``base`` needs, nearest first."""
+        by_name = {b.name: b for b in self.backups}
+        out: list[str] = []
+        while base and base not in out:
+            out.append(base)
+            b = by_name.get(base)
+            base = b.base if b else None
+        return out
+
+
+@dataclass(frozen=True)
+class RestoreRecord:
+    restore: str
+    backup: str
+    spec_digest: str
+    done_at: datetime  # for an attempt under way: when it started
+    run_id: str
+    in_progress: bool = False  # an attempt started and has not recorded its end
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    lock_id: str
+    host: str
+    pid: int
+    started_at: datetime
+    lease_expires_at: datetime
+    etag: str = ""
+
+
+@dataclass(frozen=True)
+class BucketState:
+    bucket: str
+    reachable: bool
+    error: str | None = None  # why not reachable (never a secret)
+    lock: LockInfo | None = None
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    service: str
+    reachable: bool
+    error: str | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class Observed:
+    buckets: Mapping[str, BucketState]
+    services: Mapping[str, ServiceState]
+    schedules: Mapping[str, ScheduleInventory]
+    restores: Mapping[str, RestoreRecord]
+    digest: str  # sha256 of everything a plan depends on
+    #: per service with ``cloud.api``: what the ClickHouse Cloud API reports
+    cloud: Mapping[str, CloudState] = field(default_factory=dict)
+    #: per drill service: scratch databases left by drills that did not finish
+    drill_leftovers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: per restore: why its record in the bucket cannot be read (it is then not run again)
+    restore_problems: Mapping[str, str] = field(default_factory=dict)

@@ -1,0 +1,24 @@
+"""Action ids: ``<type>/<service>/<schedule>/<backup>`` and friends, stable across plans so that
+a reviewer, a saved plan and a run record name the same thing the same way."""
+
+from __future__ import annotations
+
+
+def export_id(service: str, schedule: str, backup: str) -> str:
+    return f"export/{service}/{schedule}/{backup}"
+
+
+def validate_id(service: str, schedule: str, backup: str) -> str:
+    return f"validate/{service}/{schedule}/{backup}"
+
+
+def prune_id(service: str, schedule: str, backup: str) -> str:
+    return f"prune/{service}/{schedule}/{backup}"
+
+
+def restore_id(name: str) -> str:
+    return f"restore/{name}"
+
+
+def configure_id(service: str, setting: str) -> str:
+    return f"configure/{service}/{setting}"
