@@ -15,7 +15,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from reconciler.clickhouse import ClickHouse
 from reconciler.errors import ClickHouseError
 from reconciler.model import Service
-from reconciler.stores.retry import RetryPolicy
+from reconciler.retry import RetryPolicy
 
 FAST = RetryPolicy(attempts=4, total=5.0, initial=0.001, max_wait=0.002)
 

@@ -14,8 +14,8 @@ from reconciler.apply import cloud_restore
 from reconciler.cloud import api as cloud_api
 from reconciler.cloud.api import CloudApiClient, CloudApiError
 from reconciler.errors import TemporaryError
+from reconciler.retry import RetryPolicy
 from reconciler.schemas import validate_plan
-from reconciler.stores.retry import RetryPolicy
 from tests.cloud_api_server import KEY_ID, KEY_SECRET, ORG_ID, CloudApiServer
 from tests.e2e import read_json, run, s3_bucket_doc, write_config
 from tests.servers import free_port

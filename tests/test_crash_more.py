@@ -586,7 +586,7 @@ def test_outage_while_clickhouse_writes_the_backup_is_ridden_out(world: Callable
 
 def test_outage_within_the_retry_budget_is_ridden_out(world: Callable[..., World], proxy: TcpProxy) -> None:
     """S3 refuses connections for 5 s from the apply's first request (the lock's create, held
-    by the proxy until the cut): within the store's retry budget (reconciler/stores/retry.py: 5
+    by the proxy until the cut): within the store's retry budget (reconciler/retry.py: 5
     attempts backing off 0.5+1+2+4 s, so about 7.5 s when connections are refused at once), so
     the apply waits it out."""
     w = world(endpoint=proxy.endpoint)

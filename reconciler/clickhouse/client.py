@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import ClickHouseError, ServiceUnreachable, TemporaryError
 from ..model import UTC, Operation, Service
 from ..redact import redact
-from ..stores.retry import DEFAULT_POLICY, RetryPolicy
+from ..retry import DEFAULT_POLICY, RetryPolicy
 from .sql import operations_sql, quote_string
 
 _CODE = re.compile(r"Code:\s*(\d+)")

@@ -79,7 +79,7 @@ import urllib3
 
 from ..errors import ReconcilerError, TemporaryError
 from ..model import Service
-from ..stores.retry import RetryPolicy
+from ..retry import RetryPolicy
 
 DEFAULT_URL = "https://api.clickhouse.cloud"
 #: the retry policy of every Cloud API call (tests may swap it for a faster one)
