@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from reconciler import clickhouse  # noqa: E402
 from reconciler.model import UTC, Service  # noqa: E402
-from tests.servers import MotoServer  # noqa: E402
+from tests.support.servers import MotoServer  # noqa: E402
 
 
 def main() -> None:

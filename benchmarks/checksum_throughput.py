@@ -25,7 +25,7 @@ from reconciler.clickhouse.checksum import BACKEND, checksum_of  # noqa: E402
 from reconciler.clickhouse.manifest import Manifest, ManifestFile  # noqa: E402
 from reconciler.model import Bucket, Credentials, Provider  # noqa: E402
 from reconciler.stores import open_store  # noqa: E402
-from tests.servers import MotoServer  # noqa: E402
+from tests.support.servers import MotoServer  # noqa: E402
 
 
 def main() -> None:

@@ -42,7 +42,7 @@ from reconciler.model.slots import slot_name  # noqa: E402
 from reconciler.observe import observe  # noqa: E402
 from reconciler.plan import build_plan  # noqa: E402
 from reconciler.stores.stats import STATS  # noqa: E402
-from tests.servers import MotoServer, free_port  # noqa: E402
+from tests.support.servers import MotoServer, free_port  # noqa: E402
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 MANIFEST = (

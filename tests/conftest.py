@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-# the project root, so that `reconciler` and `tests.servers` import without an install
+# the project root, so that `reconciler` and `tests.support` import without an install
 ROOT = str(Path(__file__).resolve().parent.parent)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
@@ -22,9 +22,14 @@ from reconciler.model import (  # noqa: E402
     Provider,
     Service,  # noqa: E402
 )
-from tests.servers import MotoServer  # noqa: E402
+from tests.support.servers import MotoServer  # noqa: E402
 
-pytest_plugins = ["tests.fixtures_azure", "tests.fixtures_gcs", "tests.fixtures_cloud", "tests.fixtures_targets"]
+pytest_plugins = [
+    "tests.support.fixtures_azure",
+    "tests.support.fixtures_gcs",
+    "tests.support.fixtures_cloud",
+    "tests.support.fixtures_targets",
+]
 
 # boto3 must never probe the instance metadata service, nor pick up a developer's AWS setup
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"

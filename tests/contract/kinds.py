@@ -1,7 +1,7 @@
 """The stores the contract runs against, each made the same way: moto's S3 server, Azurite,
 fake-gcs-server and the memory store. A ``Kind`` makes a store on a fresh bucket, one on a
 bucket that does not exist, and one whose server does not answer (with the secrets it must never
-show). The servers are the session fixtures of tests/conftest.py and tests/fixtures_*.py; a kind
+show). The servers are the session fixtures of tests/conftest.py and tests/support/fixtures_*.py; a kind
 asks for its own only, so the memory store's tests start no server."""
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from reconciler.stores.base import BaseStore
 from reconciler.stores.gcs import GCSStore
 from reconciler.stores.memory import MemoryStorage, MemoryStore
 from reconciler.stores.s3 import S3Store
-from tests.fixtures_azure import azure_bucket_for, new_container
-from tests.fixtures_gcs import HMAC_KEY, HMAC_SECRET, gcs_bucket_on
-from tests.servers import ServerProcess, free_port
-from tests.servers_azure import ACCOUNT_KEY
+from tests.support.fixtures_azure import azure_bucket_for, new_container
+from tests.support.fixtures_gcs import HMAC_KEY, HMAC_SECRET, gcs_bucket_on
+from tests.support.servers import ServerProcess, free_port
+from tests.support.servers_azure import ACCOUNT_KEY
 
 #: a retry policy that gives up quickly
 FAST = RetryPolicy(attempts=3, total=5.0, initial=0.01, max_wait=0.05, jitter=0.0)

@@ -22,8 +22,8 @@ from reconciler.retry import RetryPolicy
 from reconciler.stores import Store, open_store
 from reconciler.stores.azure import DELETE_BATCH, AzureStore
 from tests.contract.kinds import FAST, PATIENT, answered_after_an_outage, azure_closed_port_bucket, kind_of
-from tests.fixtures_azure import azure_bucket_for, new_container
-from tests.servers_azure import ACCOUNT_KEY, AzuriteServer
+from tests.support.fixtures_azure import azure_bucket_for, new_container
+from tests.support.servers_azure import ACCOUNT_KEY, AzuriteServer
 
 
 @pytest.fixture
@@ -287,7 +287,7 @@ def test_new_container_helper(azurite_server: AzuriteServer) -> None:
 
 
 def test_missing_azurite_fails_saying_how_to_fix_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    import tests.servers_azure as servers_azure
+    import tests.support.servers_azure as servers_azure
 
     monkeypatch.setattr(servers_azure, "AZURITE_BLOB", tmp_path / "node_modules" / ".bin" / "azurite-blob")
     why = servers_azure.azurite_missing()

@@ -31,9 +31,9 @@ from reconciler.stores import Store, open_store
 from reconciler.stores.gcs import DEFAULT_JSON_ENDPOINT, GCSStore, json_endpoint
 from reconciler.stores.s3 import S3Store
 from tests.contract.kinds import FAST, PATIENT, answered_after_an_outage, gcs_closed_port_bucket, kind_of
-from tests.fixtures_gcs import HMAC_KEY, HMAC_SECRET, gcs_bucket_on
-from tests.servers import free_port
-from tests.servers_gcs import FakeGcsServer
+from tests.support.fixtures_gcs import HMAC_KEY, HMAC_SECRET, gcs_bucket_on
+from tests.support.servers import free_port
+from tests.support.servers_gcs import FakeGcsServer
 
 
 @pytest.fixture

@@ -29,8 +29,8 @@ from tests.contract.kinds import (
     kind_of,
     s3_closed_port_bucket,
 )
-from tests.servers import MotoServer
-from tests.tcp_proxy import TcpProxy
+from tests.support.servers import MotoServer
+from tests.support.tcp_proxy import TcpProxy
 
 
 @pytest.fixture

@@ -1,0 +1,97 @@
+"""The per-schedule index: a warm plan reads one listing and one index object per schedule, and
+the index is never trusted past what the listing shows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler import clickhouse
+from reconciler.model import Bucket
+from tests.support.e2e import keys, read_json, run, s3_bucket_doc, small_source, write_config
+
+pytestmark = pytest.mark.clock  # also run at shifted dates (scripts/test-shifted-dates.sh)
+
+NOW = "2026-11-25T06:00:00Z"
+
+
+@pytest.fixture
+def cfg(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    s3_server: Any,
+    s3_bucket: Bucket,
+    chdb_dsn: str,
+    ch: clickhouse.ClickHouse,
+) -> str:
+    db = small_source(monkeypatch, s3_server, chdb_dsn, ch, "idx")
+    return str(
+        write_config(
+            tmp_path / "c.yaml",
+            {
+                "services": {"analytics": {"dsn": "${TEST_DSN}"}},
+                "buckets": {"primary": s3_bucket_doc(s3_bucket)},
+                "schedules": {
+                    "hourly": {"service": "analytics", "bucket": "primary", "databases": [db], "every": "1h"}
+                },
+            },
+        )
+    )
+
+
+def requests(line: str) -> dict[str, int]:
+    stats = next(x for x in line.splitlines() if x.startswith("storage requests:"))
+    inner = stats[stats.index("(") + 1 : stats.index(")")]
+    return {k.rsplit(" ", 1)[0]: int(k.rsplit(" ", 1)[1]) for k in inner.split(", ")}
+
+
+def test_warm_plans_read_the_index_not_each_sidecar(cfg: str, s3_server: Any, s3_bucket: Bucket) -> None:
+    for hour in range(6):
+        r = run("apply", "-f", cfg, "--now", f"2026-11-25T0{hour}:30:00Z", "--auto-approve")
+        assert r.code == 0, r.out + r.err
+    index_key = "clickhouse/.reconciler/index/analytics/hourly.json"
+    index = read_json(s3_server.client(), s3_bucket.bucket, index_key)
+    assert sorted(index["backups"]) == [f"20261125T0{h}0000Z" for h in range(6)]
+
+    warm = run("plan", "-f", cfg, "--now", "2026-11-25T05:30:00Z", "--stats", "--detailed-exitcode")
+    assert warm.code == 0, warm.out + warm.err
+    got = requests(warm.err)
+    # the bucket check, the lock, one listing and the index: no sidecar read one by one
+    assert got == {"S3 HeadBucket": 1, "S3 GetObject": 2, "S3 ListObjectsV2": 1}, got
+
+    # a sidecar changed behind the index's back is read again (its ETag moved), never trusted
+    s3 = s3_server.client()
+    key = "clickhouse/analytics/hourly/20261125T020000Z/reconciler.json"
+    sidecar = read_json(s3, s3_bucket.bucket, key)
+    sidecar["validations"][0]["result"] = "failed"
+    sidecar["validations"][0]["detail"] = "made up"
+    s3.put_object(Bucket=s3_bucket.bucket, Key=key, Body=json.dumps(sidecar).encode())
+    drift = run("drift", "-f", cfg, "--now", "2026-11-25T05:30:00Z", "--format", "json", "--stats")
+    assert drift.code == 2
+    assert [(d["type"], d["backup"]) for d in drift.json()["drift"]] == [("broken_backup", "20261125T020000Z")]
+    assert requests(drift.err)["S3 GetObject"] == 3  # lock, index, and that one sidecar
+
+    # a garbage index is ignored: every sidecar is read, the plan is the same
+    s3.put_object(Bucket=s3_bucket.bucket, Key=index_key, Body=b"{not json")
+    cold = run("drift", "-f", cfg, "--now", "2026-11-25T05:30:00Z", "--format", "json", "--stats")
+    assert cold.code == 2 and cold.json()["drift"] == drift.json()["drift"]
+    assert requests(cold.err)["S3 GetObject"] == 2 + 6
+    # and the next apply writes it afresh
+    assert run("apply", "-f", cfg, "--now", "2026-11-25T05:30:00Z", "--auto-approve").code == 0
+    assert sorted(read_json(s3, s3_bucket.bucket, index_key)["backups"]) == sorted(index["backups"])
+
+
+def test_a_folder_removed_behind_the_index_disappears_from_the_plan(
+    cfg: str, s3_server: Any, s3_bucket: Bucket
+) -> None:
+    for hour in range(2):
+        assert run("apply", "-f", cfg, "--now", f"2026-11-25T0{hour}:30:00Z", "--auto-approve").code == 0
+    s3 = s3_server.client()
+    for k in keys(s3, s3_bucket.bucket, "clickhouse/analytics/hourly/20261125T010000Z/"):
+        s3.delete_object(Bucket=s3_bucket.bucket, Key=k)
+    plan = run("plan", "-f", cfg, "--now", "2026-11-25T01:30:00Z", "--format", "json").json()
+    # the index still names it, the listing does not: the slot is due again
+    assert [a["id"] for a in plan["actions"]][0] == "export/analytics/hourly/20261125T010000Z"
