@@ -62,7 +62,7 @@ from .observed import (
     ValidationResult,
 )
 from .outcome import ApplyResult, Outcome, OutcomeStatus
-from .plan import PLAN_FORMAT_VERSION, Drift, DriftType, Plan
+from .plan import PLAN_FORMAT_VERSION, Drift, DriftType, Held, Plan, StorageEstimate
 from .time import UTC, iso, parse_iso
 
 __all__ = [
@@ -95,6 +95,7 @@ __all__ = [
     "DriftType",
     "Drill",
     "ExportAction",
+    "Held",
     "LockInfo",
     "ManagedBackups",
     "NewService",
@@ -119,6 +120,7 @@ __all__ = [
     "Service",
     "ServiceFacts",
     "ServiceState",
+    "StorageEstimate",
     "ValidateAction",
     "ValidatePolicy",
     "Validation",

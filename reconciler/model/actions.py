@@ -19,13 +19,24 @@ from .desired import Scope, ValidationLevel
 class ActionType(str, Enum):
     CONFIGURE = "configure"
     EXPORT = "export"
+    COPY = "copy"
     VALIDATE = "validate"
     RESTORE = "restore"
+    RECOVER = "recover"
     PRUNE = "prune"
 
 
-#: the order in which action types are applied, and summarised
-ACTION_ORDER = (ActionType.CONFIGURE, ActionType.EXPORT, ActionType.VALIDATE, ActionType.RESTORE, ActionType.PRUNE)
+#: the order in which action types are applied, and summarised (within it, ``depends_on`` rules:
+#: a copy waits for its export's validation)
+ACTION_ORDER = (
+    ActionType.CONFIGURE,
+    ActionType.EXPORT,
+    ActionType.COPY,
+    ActionType.VALIDATE,
+    ActionType.RESTORE,
+    ActionType.RECOVER,
+    ActionType.PRUNE,
+)
 
 _TARGETS = ("service", "schedule", "bucket", "backup")
 

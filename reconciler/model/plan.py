@@ -22,6 +22,9 @@ class DriftType(str, Enum):
     CONFIG_DRIFT = "config_drift"
     MISSING_BUCKET = "missing_bucket"
     UNREACHABLE_SERVICE = "unreachable_service"
+    MISSING_COPY = "missing_copy"
+    DELETED_BACKUP = "deleted_backup"
+    MISSING_PRIVILEGE = "missing_privilege"
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,68 @@ class Drift:
         )
 
 
+@dataclass(frozen=True)
+class Held:
+    """A backup retention would prune, kept by its bucket's object lock until ``until``."""
+
+    bucket: str
+    backup: str
+    until: datetime
+    reason: str
+    schedule: str | None = None
+    snapshot: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.schedule is not None:
+            out["schedule"] = self.schedule
+        if self.snapshot is not None:
+            out["snapshot"] = self.snapshot
+        out.update({"bucket": self.bucket, "backup": self.backup, "until": iso(self.until), "reason": self.reason})
+        return out
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Held:
+        return cls(
+            bucket=d["bucket"],
+            backup=d["backup"],
+            until=parse_iso(d["until"]),
+            reason=d["reason"],
+            schedule=d.get("schedule"),
+            snapshot=d.get("snapshot"),
+        )
+
+
+@dataclass(frozen=True)
+class StorageEstimate:
+    """The bytes of the backups the reconciler knows in one bucket (by its config name), now and
+    after the plan, and their monthly cost when the bucket declares ``price_per_gib_month``."""
+
+    bucket: str
+    bytes_now: int
+    bytes_after: int
+    monthly_cost_now: float | None = None
+    monthly_cost_after: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"bucket": self.bucket, "bytes_now": self.bytes_now, "bytes_after": self.bytes_after}
+        if self.monthly_cost_now is not None:
+            out["monthly_cost_now"] = self.monthly_cost_now
+        if self.monthly_cost_after is not None:
+            out["monthly_cost_after"] = self.monthly_cost_after
+        return out
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> StorageEstimate:
+        return cls(
+            bucket=d["bucket"],
+            bytes_now=int(d["bytes_now"]),
+            bytes_after=int(d["bytes_after"]),
+            monthly_cost_now=d.get("monthly_cost_now"),
+            monthly_cost_after=d.get("monthly_cost_after"),
+        )
+
+
 PLAN_FORMAT_VERSION = "1"
 
 
@@ -61,6 +126,8 @@ class Plan:
     drift: tuple[Drift, ...] = ()
     warnings: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
+    held: tuple[Held, ...] = ()
+    storage: tuple[StorageEstimate, ...] = ()
 
     def summary(self) -> dict[str, int]:
         return {t.value: sum(1 for a in self.actions if a.type == t) for t in ACTION_ORDER}
@@ -74,6 +141,8 @@ class Plan:
             "actions": [a.to_json() for a in self.actions],
             "drift": [d.to_json() for d in self.drift],
             "warnings": list(self.warnings),
+            "held": [h.to_json() for h in self.held],
+            "storage": [e.to_json() for e in self.storage],
             "summary": self.summary(),
         }
         if self.targets:
@@ -90,4 +159,6 @@ class Plan:
             drift=tuple(Drift.from_json(x) for x in d.get("drift", ())),
             warnings=tuple(d.get("warnings", ())),
             targets=tuple(d.get("targets", ())),
+            held=tuple(Held.from_json(x) for x in d.get("held", ())),
+            storage=tuple(StorageEstimate.from_json(x) for x in d.get("storage", ())),
         )

@@ -134,7 +134,15 @@ def test_empty_bucket_plans_one_full_export_and_its_validation() -> None:
     assert [d.type for d in plan.drift] == [DriftType.RPO_VIOLATION]
     doc = plan.to_json()
     assert validate_plan(doc) is None
-    assert doc["summary"] == {"configure": 0, "export": 1, "validate": 1, "restore": 0, "prune": 0}
+    assert doc["summary"] == {
+        "configure": 0,
+        "export": 1,
+        "copy": 0,
+        "validate": 1,
+        "restore": 0,
+        "recover": 0,
+        "prune": 0,
+    }
 
 
 def test_a_complete_validated_backup_of_the_latest_slot_means_nothing_to_do() -> None:
