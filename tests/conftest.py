@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,7 @@ from reconciler.model import (  # noqa: E402
     Provider,
     Service,  # noqa: E402
 )
+from tests.support.e2e import one_schedule_config, small_source  # noqa: E402
 from tests.support.servers import MotoServer  # noqa: E402
 
 pytest_plugins = [
@@ -72,3 +74,23 @@ def chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
 def ch(chdb_dsn: str) -> clickhouse.ClickHouse:
     """The same client the reconciler uses in this process."""
     return clickhouse.connect(Service("test", chdb_dsn))
+
+
+@pytest.fixture
+def one_schedule(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    s3_server: MotoServer,
+    s3_bucket: Bucket,
+    chdb_dsn: str,
+    ch: clickhouse.ClickHouse,
+) -> Callable[..., str]:
+    """Makes the usual end-to-end config: a small fresh database on the session's chdb engine,
+    the test's S3 bucket and one schedule of that database (keys as in
+    ``tests.support.e2e.one_schedule_config``); returns the config's path."""
+
+    def make(db_prefix: str = "src", **schedule: Any) -> str:
+        db = small_source(monkeypatch, s3_server, chdb_dsn, ch, db_prefix)
+        return one_schedule_config(tmp_path / "c.yaml", s3_bucket, db, **schedule)
+
+    return make

@@ -4,51 +4,24 @@ schedule, however the names, the plan or the bucket's keys try to make it."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from reconciler import clickhouse
 from reconciler.apply.guard import ContainmentError, backup_folder, check_keys
 from reconciler.config import load_config
 from reconciler.model import Bucket
-from tests.support.e2e import keys, run, s3_bucket_doc, small_source, write_config
+from tests.support.e2e import keys, run, s3_bucket_doc, write_config
 
 NOW = "2026-11-25T06:00:00Z"
 SLOT = "20261125T030000Z"
 
 
 @pytest.fixture
-def cfg(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    s3_server: Any,
-    s3_bucket: Bucket,
-    chdb_dsn: str,
-    ch: clickhouse.ClickHouse,
-) -> str:
-    db = small_source(monkeypatch, s3_server, chdb_dsn, ch, "contain")
-    return str(
-        write_config(
-            tmp_path / "c.yaml",
-            {
-                "services": {"analytics": {"dsn": "${TEST_DSN}"}},
-                "buckets": {"primary": s3_bucket_doc(s3_bucket)},
-                "schedules": {
-                    "daily": {
-                        "service": "analytics",
-                        "bucket": "primary",
-                        "databases": [db],
-                        "cron": "0 3 * * *",
-                        "retention": {"keep_last": 1},
-                        "prune_unmanaged": True,
-                        "cleanup_after": "1m",
-                    }
-                },
-            },
-        )
-    )
+def cfg(one_schedule: Callable[..., str]) -> str:
+    return one_schedule("contain", retention={"keep_last": 1}, prune_unmanaged=True, cleanup_after="1m")
 
 
 @pytest.mark.parametrize("name", ["", ".", "..", "../other", "a/b", "a\\b", ".hidden", "x\u0430", "x\x00", "x\n"])

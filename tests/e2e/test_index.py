@@ -4,14 +4,13 @@ the index is never trusted past what the listing shows."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from reconciler import clickhouse
 from reconciler.model import Bucket
-from tests.support.e2e import keys, read_json, run, s3_bucket_doc, small_source, write_config
+from tests.support.e2e import keys, read_json, run
 
 pytestmark = pytest.mark.clock  # also run at shifted dates (scripts/test-shifted-dates.sh)
 
@@ -19,27 +18,8 @@ NOW = "2026-11-25T06:00:00Z"
 
 
 @pytest.fixture
-def cfg(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    s3_server: Any,
-    s3_bucket: Bucket,
-    chdb_dsn: str,
-    ch: clickhouse.ClickHouse,
-) -> str:
-    db = small_source(monkeypatch, s3_server, chdb_dsn, ch, "idx")
-    return str(
-        write_config(
-            tmp_path / "c.yaml",
-            {
-                "services": {"analytics": {"dsn": "${TEST_DSN}"}},
-                "buckets": {"primary": s3_bucket_doc(s3_bucket)},
-                "schedules": {
-                    "hourly": {"service": "analytics", "bucket": "primary", "databases": [db], "every": "1h"}
-                },
-            },
-        )
-    )
+def cfg(one_schedule: Callable[..., str]) -> str:
+    return one_schedule("idx", name="hourly", every="1h")
 
 
 def requests(line: str) -> dict[str, int]:

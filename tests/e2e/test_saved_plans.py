@@ -4,16 +4,16 @@ stale when the bucket or the config changed since."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from reconciler import clickhouse
 from reconciler.model import Bucket
 from reconciler.schemas import validate_plan
-from tests.support.e2e import keys, run, s3_bucket_doc, small_source, write_config
+from tests.support.e2e import keys, run
 
 pytestmark = pytest.mark.clock  # also run at shifted dates (scripts/test-shifted-dates.sh)
 
@@ -22,27 +22,8 @@ SLOT = "20261125T030000Z"
 
 
 @pytest.fixture
-def cfg(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    s3_server: Any,
-    s3_bucket: Bucket,
-    chdb_dsn: str,
-    ch: clickhouse.ClickHouse,
-) -> str:
-    db = small_source(monkeypatch, s3_server, chdb_dsn, ch, "saved")
-    return str(
-        write_config(
-            tmp_path / "c.yaml",
-            {
-                "services": {"analytics": {"dsn": "${TEST_DSN}"}},
-                "buckets": {"primary": s3_bucket_doc(s3_bucket)},
-                "schedules": {
-                    "daily": {"service": "analytics", "bucket": "primary", "databases": [db], "cron": "0 3 * * *"}
-                },
-            },
-        )
-    )
+def cfg(one_schedule: Callable[..., str]) -> str:
+    return one_schedule("saved")
 
 
 def test_apply_carries_out_exactly_the_saved_plan(cfg: str, tmp_path: Path, s3_server: Any, s3_bucket: Bucket) -> None:

@@ -79,3 +79,20 @@ def small_source(monkeypatch: Any, s3_server: Any, chdb_dsn: str, ch: Any, name:
     ch.command(f"CREATE TABLE {db}.t (id UInt64) ENGINE = MergeTree ORDER BY id")
     ch.command(f"INSERT INTO {db}.t SELECT number FROM numbers(100)")
     return db
+
+
+def one_schedule_config(
+    path: Path, bucket: Bucket, db: str, name: str = "daily", bucket_doc: dict[str, Any] | None = None, **schedule: Any
+) -> str:
+    """A config of one chdb service (``${TEST_DSN}``), one S3 bucket and one schedule of ``db``
+    (daily at 03:00 unless ``schedule`` says otherwise: its keys override the defaults)."""
+    sched: dict[str, Any] = {"service": "analytics", "bucket": "primary", "databases": [db], "cron": "0 3 * * *"}
+    if "every" in schedule:
+        del sched["cron"]
+    sched.update(schedule)
+    doc = {
+        "services": {"analytics": {"dsn": "${TEST_DSN}"}},
+        "buckets": {"primary": bucket_doc if bucket_doc is not None else s3_bucket_doc(bucket)},
+        "schedules": {name: sched},
+    }
+    return str(write_config(path, doc))
