@@ -17,6 +17,7 @@ from typing import Any
 
 from croniter import croniter
 
+from reconciler.cloud.rules import restriction
 from reconciler.config.durations import DURATION_PATTERN, parse_duration
 from reconciler.config.schema import LITERAL_SECRET_FIELDS
 from reconciler.config.yaml_loader import WHOLE_VAR, Document, Path, non_ascii_note, quoted
@@ -204,13 +205,13 @@ def _require_env(c: _Checker, path: Path) -> None:
 
 
 def _is_restricted(service: dict[str, Any]) -> str | None:
-    """Why ClickHouse Cloud allows no backup/restore of this service, or None."""
+    """Why ClickHouse Cloud allows no backup/restore of this service, or None (the rule is
+    cloud.rules.restriction; here it reads the declared facts and names the key)."""
     cloud = _map(service.get("cloud"))
-    if cloud.get("tde") is True:
-        return "has Transparent Data Encryption (cloud.tde: true)"
-    if cloud.get("compliance") in ("hipaa", "pci"):
-        return f"is a regulated ({cloud['compliance']}) service"
-    return None
+    why = restriction(cloud.get("tde") is True, cloud.get("compliance"))
+    if why and cloud.get("tde") is True:
+        return f"{why} (cloud.tde: true)"
+    return why
 
 
 def _check_not_restricted(c: _Checker, path: Path, service_name: str, role: str) -> None:
