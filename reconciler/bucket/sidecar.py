@@ -113,7 +113,9 @@ class Sidecar:
                 slot=parse_iso(_name(d["slot"])),
                 kind=_choice(d["kind"], ("full", "incremental")),
                 base=_opt_name(d.get("base")),
-                scope=Scope(_names(scope.get("databases")), _names(scope.get("tables"))),
+                scope=Scope(
+                    _names(scope.get("databases")), _names(scope.get("tables")), access=scope.get("access") is True
+                ),
                 location=_text(d.get("location", "")),
                 operation_id=_name(op.get("id", "")),
                 state=SidecarState(_choice(d["state"], tuple(v.value for v in SidecarState))),

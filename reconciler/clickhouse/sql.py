@@ -14,6 +14,12 @@ from ..redact import HIDDEN
 #: what a whole-service backup leaves out: ClickHouse's own databases
 SYSTEM_DATABASES = ("system", "information_schema", "INFORMATION_SCHEMA")
 
+#: what ``include_access`` adds, as ClickHouse Cloud's "entire service" backup lists them: users,
+#: roles, settings profiles, row policies, quotas and user-defined SQL functions. ClickHouse
+#: backs these tables up as access entities (``access*.txt``) and functions (their CREATE
+#: queries), not as rows.
+ACCESS_TABLES = ("users", "roles", "settings_profiles", "row_policies", "quotas", "functions")
+
 GCS_S3_ENDPOINT = "https://storage.googleapis.com"
 
 
@@ -78,6 +84,15 @@ def _settings(pairs: Mapping[str, str]) -> str:
     return " SETTINGS " + ", ".join(f"{k} = {v}" for k, v in pairs.items()) if pairs else ""
 
 
+def _everything(access: bool) -> str:
+    """The whole service: every database but ClickHouse's own, and with ``access`` the access
+    entities and functions first, as ClickHouse Cloud's "entire service" command writes it."""
+    everything = "ALL EXCEPT DATABASES " + ", ".join(quote_ident(d) for d in SYSTEM_DATABASES)
+    if not access:
+        return everything
+    return ", ".join(f"TABLE {quote_ident('system')}.{quote_ident(t)}" for t in ACCESS_TABLES) + ", " + everything
+
+
 def backup_sql(scope: Scope, destination: str, operation_id: str, base: str | None = None) -> str:
     """``BACKUP <scope> TO <destination> SETTINGS id = ..., [base_backup = ...] ASYNC``."""
     if scope.databases:
@@ -85,7 +100,7 @@ def backup_sql(scope: Scope, destination: str, operation_id: str, base: str | No
     elif scope.tables:
         what = ", ".join(f"TABLE {_table(t)}" for t in scope.tables)
     else:
-        what = "ALL EXCEPT DATABASES " + ", ".join(quote_ident(d) for d in SYSTEM_DATABASES)
+        what = _everything(scope.access)
     settings = {"id": quote_string(operation_id)}
     if base:
         settings["base_backup"] = base
@@ -104,7 +119,10 @@ def restore_sql(
 
     ``renames`` maps source database names to target ones. When it is given, only the renamed
     databases (or their tables) are restored; otherwise everything the backup's scope holds,
-    under the same names.
+    under the same names: for a backup made with ``include_access``, its users, roles, settings
+    profiles, row policies, quotas and functions too. ClickHouse's defaults then apply
+    (``create_access`` and ``create_function`` create-if-not-exists: an entity of the same name
+    already on the service is kept as it is; ``update_access_entities_dependents``).
     """
     if scope.tables:
         tables = [t for t in scope.tables if not renames or t.partition(".")[0] in renames]
@@ -123,7 +141,7 @@ def restore_sql(
             for d in dbs
         )
     else:
-        what = "ALL EXCEPT DATABASES " + ", ".join(quote_ident(d) for d in SYSTEM_DATABASES)
+        what = _everything(scope.access)
     settings = {"id": quote_string(operation_id)}
     if allow_non_empty_tables:
         settings["allow_non_empty_tables"] = "true"

@@ -126,7 +126,11 @@ def _schedule(name: str, spec: dict[str, Any]) -> Schedule:
         name=name,
         service=spec["service"],
         bucket=spec["bucket"],
-        scope=Scope(tuple(spec.get("databases") or ()), tuple(spec.get("tables") or ())),
+        scope=Scope(
+            tuple(spec.get("databases") or ()),
+            tuple(spec.get("tables") or ()),
+            access=bool(spec.get("include_access", False)),
+        ),
         cron=cron.strip() if cron is not None else None,
         every=_duration(spec.get("every")),
         full_every=_int((spec.get("incremental") or {}).get("full_every")),

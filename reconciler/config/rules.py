@@ -337,6 +337,7 @@ def _check_schedule(c: _Checker, name: str) -> None:
     _check_timing(c, path, schedule)
     if "databases" in schedule and "tables" in schedule:
         c.error(path + ("tables",), f"schedule `{name}` lists both `databases` and `tables`; keep one of them")
+    _check_include_access(c, path, schedule)
     for key in ("every", "cleanup_after", "keep_within", "checksums_every", "drill_every"):
         _check_duration(c, path, key)
     validate = _map(schedule.get("validate"))
@@ -347,6 +348,20 @@ def _check_schedule(c: _Checker, name: str) -> None:
             _check_not_restricted(c, path + ("validate", "drill", "service"), drill_service, "restored into")
     if service and bucket:
         _check_clouds(c, path, schedule, service, bucket)
+
+
+def _check_include_access(c: _Checker, path: Path, schedule: dict[str, Any]) -> None:
+    """Access entities belong to the whole service: ClickHouse Cloud backs them up only with it."""
+    if schedule.get("include_access") is not True:
+        return
+    narrowed = [k for k in ("databases", "tables") if k in schedule]
+    if narrowed:
+        c.error(
+            path + ("include_access",),
+            f"`include_access` backs up the users, roles, settings profiles, row policies, quotas and functions "
+            f"of the whole service, but schedule `{path[-1]}` lists `{narrowed[0]}`; remove `{narrowed[0]}` to "
+            "back up the whole service, or remove `include_access`",
+        )
 
 
 _DURATION_PATHS: dict[str, Path] = {

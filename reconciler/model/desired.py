@@ -164,10 +164,12 @@ class ValidatePolicy:
 
 @dataclass(frozen=True)
 class Scope:
-    """What a backup holds: some databases, some tables, or the whole service (both empty)."""
+    """What a backup holds: some databases, some tables, or the whole service (both empty).
+    ``access``: the whole service's access entities and functions too (``include_access``)."""
 
     databases: tuple[str, ...] = ()
     tables: tuple[str, ...] = ()
+    access: bool = False
 
     @property
     def whole_service(self) -> bool:
@@ -178,11 +180,12 @@ class Scope:
             return {"databases": list(self.databases)}
         if self.tables:
             return {"tables": list(self.tables)}
-        return {"all": True}
+        return {"all": True, "access": True} if self.access else {"all": True}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Scope:
-        return cls(tuple(data.get("databases", ())), tuple(data.get("tables", ())))
+        databases, tables = tuple(data.get("databases", ())), tuple(data.get("tables", ()))
+        return cls(databases, tables, access=data.get("access") is True and not databases and not tables)
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,8 @@ def decide_schedule(
         reason = _export_reason(schedule, latest, newest, in_slot, now)
         if why_full:
             reason += f"; {why_full}"
+        if schedule.scope.access:
+            reason += "; with its users, roles, settings profiles, row policies, quotas and functions (include_access)"
         action = ExportAction(
             id=export_id(schedule.service, schedule.name, name),
             service=schedule.service,

@@ -102,3 +102,23 @@ def test_scopes_and_settings() -> None:
     )
     assert restore_sql(Scope(), {}, d, "z").startswith("RESTORE ALL EXCEPT DATABASES `system`")
     assert "'it\\'s'" in backup_sql(Scope(), d, "it's")  # quoting
+
+
+def test_include_access_backs_up_and_restores_what_the_cloud_entire_service_command_does() -> None:
+    """ClickHouse Cloud's "entire service" backup: TABLE system.users, system.roles,
+    system.settings_profiles, system.row_policies, system.quotas, system.functions, then ALL
+    EXCEPT ClickHouse's own databases. Restored the same way when nothing is renamed."""
+    d = "S3('u')"
+    access = "TABLE `system`.`users`, TABLE `system`.`roles`, TABLE `system`.`settings_profiles`, " + (
+        "TABLE `system`.`row_policies`, TABLE `system`.`quotas`, TABLE `system`.`functions`, "
+    )
+    everything = "ALL EXCEPT DATABASES `system`, `information_schema`, `INFORMATION_SCHEMA`"
+    whole = Scope(access=True)
+    assert backup_sql(whole, d, "x") == f"BACKUP {access}{everything} TO S3('u') SETTINGS id = 'x' ASYNC"
+    assert restore_sql(whole, {}, d, "y") == f"RESTORE {access}{everything} FROM S3('u') SETTINGS id = 'y' ASYNC"
+    # renamed databases (and drills, which rename into scratch databases) restore no access entity:
+    # grants, row policies and quotas name the original databases
+    assert restore_sql(whole, {"shop": "shop2"}, d, "z") == "RESTORE DATABASE `shop` AS `shop2` FROM S3('u') SETTINGS id = 'z' ASYNC"  # noqa: E501
+    # what a sidecar and a plan file record, and read back
+    assert whole.to_json() == {"all": True, "access": True} and Scope.from_json(whole.to_json()) == whole
+    assert Scope().to_json() == {"all": True} and Scope.from_json({"databases": ["a"], "access": True}).access is False
