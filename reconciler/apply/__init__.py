@@ -44,6 +44,10 @@ def check_references(plan: Plan, config: Config) -> None:
                 raise StalePlan(
                     f"the saved plan's action {a.id} names {kind} {name}, which the config does not declare"
                 )
+        if a.snapshot is not None and a.snapshot not in config.snapshots:
+            raise StalePlan(
+                f"the saved plan's action {a.id} names snapshot {a.snapshot}, which the config does not declare"
+            )
         if isinstance(a, RestoreAction | CloudRestoreAction) and a.restore not in config.restores:
             raise StalePlan(
                 f"the saved plan's action {a.id} names restore {a.restore}, which the config does not declare"

@@ -12,30 +12,39 @@ from ..model import ExportAction, Operation, Outcome, OutcomeStatus
 from ..model.slots import parse_backup_name
 from ..redact import redact
 from .context import ApplyContext, operation_id
+from .snapshot import record_snapshot_made
 
 
 def run_export(ctx: ApplyContext, action: ExportAction) -> Outcome:
-    assert action.schedule and action.backup and action.bucket and action.service
+    assert (action.schedule or action.snapshot) and action.backup and action.bucket and action.service
     bucket = ctx.config.buckets[action.bucket]
     store = ctx.conns.store(action.bucket)
     ch = ctx.conns.clickhouse(action.service)
-    key = layout.backup_prefix(bucket, action.service, action.schedule, action.backup)
-    location = bucket.url(key)
-    parsed = parse_backup_name(action.backup)
-    assert parsed is not None
     started = ctx.clock()
+    if action.snapshot:  # a snapshot: its own folder, slotted at the time it is made
+        schedule = layout.SNAPSHOTS
+        slot = started.replace(microsecond=0)
+    else:
+        assert action.schedule
+        schedule = action.schedule
+        parsed = parse_backup_name(action.backup)
+        assert parsed is not None
+        slot = parsed[0]
+    key = layout.backup_prefix(bucket, action.service, schedule, action.backup)
+    location = bucket.url(key)
     base = action.base
     sidecar = Sidecar(
         service=action.service,
-        schedule=action.schedule,
+        schedule=schedule,
         backup=action.backup,
-        slot=parsed[0],
+        slot=slot,
         kind=action.kind,
         base=base,
         chain=action.chain,
         scope=action.scope,
         location=location,
-        operation_id=operation_id("backup", location, action.backup),
+        # a snapshot made again after a failed attempt reuses its folder, so its id must differ
+        operation_id=operation_id("backup", location, action.backup, salt=ctx.run_id if action.snapshot else ""),
         run_id=ctx.run_id,
         started_at=started,
     )
@@ -50,10 +59,12 @@ def run_export(ctx: ApplyContext, action: ExportAction) -> Outcome:
             detail = f"{location} already has a sidecar; re-plan"
             return Outcome(action.id, OutcomeStatus.FAILED, detail, started, ctx.clock())
         etag = got[1]  # our own create got through and its reply was lost; the retry found it
+    if action.snapshot:
+        record_snapshot_made(ctx, action, location, started)  # from now on the name is used
 
     base_sql = None
     if base:
-        base_sql = destination_sql(bucket, layout.backup_prefix(bucket, action.service, action.schedule, base))
+        base_sql = destination_sql(bucket, layout.backup_prefix(bucket, action.service, schedule, base))
     sql = backup_sql(sidecar.scope, destination_sql(bucket, key), sidecar.operation_id, base_sql)
 
     def progress(op: Operation) -> None:

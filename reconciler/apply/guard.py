@@ -1,7 +1,8 @@
 """The one gate every deletion of backup data passes (docs/bucket-layout.md, §4).
 
 A key may be deleted only if it lies inside ``<prefix>/<service>/<schedule>/<backup>/`` of a
-schedule declared in the config, with a backup name that is one plain path segment. Anything
+schedule declared in the config, or ``<prefix>/<service>/_snapshots/<name>/`` of a declared
+snapshot, with a backup name that is one plain path segment. Anything
 else is refused before a request is made, whatever the plan says.
 """
 
@@ -22,6 +23,22 @@ def backup_folder(config: Config, schedule: str, backup: str) -> str:
     """The folder key of a backup of a declared schedule; refuses names that could escape."""
     if schedule not in config.schedules:
         raise ContainmentError(f"refusing to delete: schedule {schedule!r} is not declared")
+    _check_name(backup)
+    s = config.schedules[schedule]
+    return layout.backup_prefix(config.buckets[s.bucket], s.service, schedule, backup)
+
+
+def snapshot_folder(config: Config, snapshot: str) -> str:
+    """The folder key of a declared snapshot (``<prefix>/<service>/_snapshots/<name>/``). A
+    snapshot removed from the config is never deleted: it is refused here."""
+    if snapshot not in config.snapshots:
+        raise ContainmentError(f"refusing to delete: snapshot {snapshot!r} is not declared")
+    _check_name(snapshot)
+    s = config.snapshots[snapshot]
+    return layout.snapshot_prefix(config.buckets[s.bucket], s.service, snapshot)
+
+
+def _check_name(backup: str) -> None:
     if (
         not backup
         or backup in (".", "..")
@@ -32,8 +49,6 @@ def backup_folder(config: Config, schedule: str, backup: str) -> str:
         or backup.startswith(".")
     ):
         raise ContainmentError(f"refusing to delete: {backup!r} is not a backup folder name")
-    s = config.schedules[schedule]
-    return layout.backup_prefix(config.buckets[s.bucket], s.service, schedule, backup)
 
 
 def check_keys(folder: str, keys: Iterable[str]) -> list[str]:

@@ -13,15 +13,23 @@ from dataclasses import replace
 from ..bucket import layout
 from ..bucket.sidecar import Sidecar, SidecarState
 from ..errors import PreconditionFailed
-from ..model import Action, Outcome, OutcomeStatus
+from ..model import Action, Outcome, OutcomeStatus, PruneAction
 from .context import ApplyContext
 from .guard import backup_folder, check_keys
+from .snapshot import run_snapshot_prune
 
 
 def run_prune(ctx: ApplyContext, action: Action) -> Outcome:
+    if action.snapshot and isinstance(action, PruneAction):
+        return run_snapshot_prune(ctx, action, prune_folder)
     assert action.schedule and action.backup and action.bucket
+    return prune_folder(ctx, action, backup_folder(ctx.config, action.schedule, action.backup))
+
+
+def prune_folder(ctx: ApplyContext, action: Action, folder: str) -> Outcome:
+    """Delete ``folder`` (a key the guard gave) in the order above."""
+    assert action.bucket
     started = ctx.clock()
-    folder = backup_folder(ctx.config, action.schedule, action.backup)
     store = ctx.conns.store(action.bucket)
     sidecar_key = folder + layout.SIDECAR
 

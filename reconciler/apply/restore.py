@@ -18,15 +18,16 @@ from .context import ApplyContext, operation_id
 
 
 def run_restore(ctx: ApplyContext, action: RestoreAction) -> Outcome:
-    assert action.schedule and action.backup and action.bucket and action.service
+    assert (action.schedule or action.snapshot) and action.backup and action.bucket and action.service
     name = action.restore
+    folders = action.schedule or layout.SNAPSHOTS  # a snapshot's folder is beside the schedules'
     source_service = action.from_service
     renames: dict[str, str] = dict(action.databases)
     allow_non_empty = action.allow_non_empty_tables
     bucket = ctx.config.buckets[action.bucket]
     store = ctx.conns.store(action.bucket)
     ch = ctx.conns.clickhouse(action.service)
-    key = layout.backup_prefix(bucket, source_service, action.schedule, action.backup)
+    key = layout.backup_prefix(bucket, source_service, folders, action.backup)
     started = ctx.clock()
 
     def failed(detail: str) -> Outcome:
@@ -85,9 +86,7 @@ def run_restore(ctx: ApplyContext, action: RestoreAction) -> Outcome:
     store.write(record_key, attempt.encode())
     op_id = operation_id("restore", location, name, salt=ctx.run_id)
     base = action.base
-    base_sql = (
-        destination_sql(bucket, layout.backup_prefix(bucket, source_service, action.schedule, base)) if base else None
-    )
+    base_sql = destination_sql(bucket, layout.backup_prefix(bucket, source_service, folders, base)) if base else None
     sql = restore_sql(scope, renames, destination_sql(bucket, key), op_id, allow_non_empty, base_sql)
     try:
         ch.start(sql, op_id)
@@ -104,7 +103,8 @@ def run_restore(ctx: ApplyContext, action: RestoreAction) -> Outcome:
         spec_digest=action.spec_digest,
         done_at=finished,
         run_id=ctx.run_id,
-        source={"service": source_service, "schedule": action.schedule, "location": location},
+        source={"service": source_service, "schedule": action.schedule, "location": location}
+        | ({"snapshot": action.snapshot} if action.snapshot else {}),
         target={"service": action.service, "databases": renames},
         operation_id=op_id,
     )

@@ -13,6 +13,7 @@ from ..bucket import layout
 from ..clickhouse.manifest import ManifestError, check_files, parse_manifest
 from ..model import Outcome, OutcomeStatus, ValidateAction, Validation, ValidationLevel, ValidationResult
 from ..stores import Store
+from .adopt import run_adopt
 from .checksums import ChecksumProblem, load_backup, verify
 from .context import ApplyContext
 from .drill import run_drill
@@ -53,13 +54,15 @@ def check_checksums(ctx: ApplyContext, action: ValidateAction, store: Store, key
 
 
 def run_validate(ctx: ApplyContext, action: ValidateAction) -> Outcome:
-    assert action.schedule and action.backup and action.bucket and action.service
+    assert (action.schedule or action.snapshot) and action.backup and action.bucket and action.service
     level = action.level
     if level == ValidationLevel.DRILL:
         return run_drill(ctx, action)
+    if action.adopt is not None:
+        return run_adopt(ctx, action)
     bucket = ctx.config.buckets[action.bucket]
     store = ctx.conns.store(action.bucket)
-    key = layout.backup_prefix(bucket, action.service, action.schedule, action.backup)
+    key = layout.backup_prefix(bucket, action.service, action.schedule or layout.SNAPSHOTS, action.backup)
     started = ctx.clock()
     if level == ValidationLevel.CHECKSUMS:
         ok, detail, files, size = check_checksums(ctx, action, store, key)

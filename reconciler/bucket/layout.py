@@ -5,6 +5,8 @@
 <prefix>/.reconciler/lock                                 apply lock
 <prefix>/.reconciler/runs/<run-id>.json                   run records
 <prefix>/.reconciler/restores/<restore>.json              restores done
+<prefix>/<service>/_snapshots/<snapshot>/...              an on-demand snapshot (same files as a backup)
+<prefix>/.reconciler/snapshots/<snapshot>.json            a declared snapshot that was made
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ MANIFEST = ".backup"
 CLICKHOUSE_LOCK = ".lock"
 SIDECAR = "reconciler.json"
 CONTROL = ".reconciler"
+#: the folder of a service's snapshots, beside its schedules' (no schedule name starts with `_`)
+SNAPSHOTS = "_snapshots"
 
 
 def _join(*parts: str) -> str:
@@ -62,3 +66,20 @@ def lock_scope(bucket: Bucket) -> tuple[str, str, str, str]:
 def index_key(bucket: Bucket, service: str, schedule: str) -> str:
     """The per-schedule index (reconciler/index.py)."""
     return control_prefix(bucket) + f"index/{service}/{schedule}.json"
+
+
+def snapshots_prefix(bucket: Bucket, service: str) -> str:
+    return _join(bucket.prefix, service, SNAPSHOTS) + "/"
+
+
+def snapshot_prefix(bucket: Bucket, service: str, snapshot: str) -> str:
+    return _join(bucket.prefix, service, SNAPSHOTS, snapshot) + "/"
+
+
+def snapshot_records_prefix(bucket: Bucket) -> str:
+    return control_prefix(bucket) + "snapshots/"
+
+
+def snapshot_record_key(bucket: Bucket, snapshot: str) -> str:
+    """The record of a declared snapshot that was made (so it is made once)."""
+    return snapshot_records_prefix(bucket) + f"{snapshot}.json"

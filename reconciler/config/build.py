@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from reconciler.config.durations import parse_duration
-from reconciler.config.rules import normalize_prefix
+from reconciler.config.rules import normalize_prefix, parse_before, parse_date
 from reconciler.config.yaml_loader import Document
 from reconciler.model import (
     Bucket,
@@ -34,6 +34,7 @@ from reconciler.model import (
     Schedule,
     Scope,
     Service,
+    Snapshot,
     ValidatePolicy,
     ValidationLevel,
 )
@@ -58,6 +59,7 @@ def build_config(doc: Document, warnings: Sequence[str] = ()) -> Config:
         restores={n: _restore(n, v) for n, v in (data.get("restores") or {}).items()},
         digest=config_digest(data),
         warnings=tuple(warnings),
+        snapshots={n: _snapshot(n, v) for n, v in (data.get("snapshots") or {}).items()},
     )
 
 
@@ -136,6 +138,7 @@ def _schedule(name: str, spec: dict[str, Any]) -> Schedule:
         full_every=_int((spec.get("incremental") or {}).get("full_every")),
         allow_cross_cloud=bool(spec.get("allow_cross_cloud", False)),
         prune_unmanaged=bool(spec.get("prune_unmanaged", False)),
+        adopt_unmanaged=bool(spec.get("adopt_unmanaged", False)),
         cleanup_after=parse_duration(cleanup) if cleanup is not None else DEFAULT_CLEANUP_AFTER,
         retention=Retention(
             keep_last=_int(retention.get("keep_last")),
@@ -158,10 +161,16 @@ def _schedule(name: str, spec: dict[str, Any]) -> Schedule:
 def _restore(name: str, spec: dict[str, Any]) -> Restore:
     source, target = spec["from"], spec["to"]
     new_service = target.get("new_service")
+    backup = source.get("backup", "latest")
+    before = parse_before(backup["before"]) if isinstance(backup, dict) else None
     return Restore(
         name=name,
         source=RestoreSource(
-            schedule=source.get("schedule"), service=source.get("service"), backup=source.get("backup", "latest")
+            schedule=source.get("schedule"),
+            service=source.get("service"),
+            backup="latest" if isinstance(backup, dict) else backup,
+            snapshot=source.get("snapshot"),
+            before=before,
         ),
         target=RestoreTarget(
             service=target.get("service"),
@@ -169,6 +178,17 @@ def _restore(name: str, spec: dict[str, Any]) -> Restore:
             new_service=_new_service(new_service) if new_service is not None else None,
         ),
         allow_non_empty_tables=bool(spec.get("allow_non_empty_tables", False)),
+    )
+
+
+def _snapshot(name: str, spec: dict[str, Any]) -> Snapshot:
+    keep_until = spec.get("keep_until")
+    return Snapshot(
+        name=name,
+        service=spec["service"],
+        bucket=spec["bucket"],
+        scope=Scope(tuple(spec.get("databases") or ()), tuple(spec.get("tables") or ())),
+        keep_until=parse_date(keep_until) if keep_until is not None else None,
     )
 
 

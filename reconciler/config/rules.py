@@ -12,7 +12,7 @@ import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from croniter import croniter
@@ -51,6 +51,7 @@ class _Checker:
         self.buckets = _section(doc, "buckets")
         self.schedules = _section(doc, "schedules")
         self.restores = _section(doc, "restores")
+        self.snapshots = _section(doc, "snapshots")
 
     def error(self, path: Path, message: str, at_key: bool = False) -> None:
         self.found.problems.append(ReconcilerError(message, self.doc.location(path, at_key)))
@@ -85,6 +86,8 @@ def check_rules(doc: Document) -> Findings:
         _check_bucket(c, name)
     for name in c.schedules:
         _check_schedule(c, name)
+    for name in c.snapshots:
+        _check_snapshot(c, name)
     for name in c.restores:
         _check_restore(c, name)
     return c.found
@@ -409,6 +412,7 @@ def _check_timing(c: _Checker, path: Path, schedule: dict[str, Any]) -> None:
 
 def _check_clouds(c: _Checker, path: Path, schedule: dict[str, Any], service: str, bucket: str) -> None:
     """Cross-cloud is refused (or a warning when allowed); cross-region is a warning."""
+    kind = "snapshot" if path[0] == "snapshots" else "schedule"
     cloud = _map(_map(c.services[service]).get("cloud"))
     bucket_spec = _map(c.buckets[bucket])
     try:
@@ -419,7 +423,7 @@ def _check_clouds(c: _Checker, path: Path, schedule: dict[str, Any], service: st
     where = path + ("bucket",)
     if service_cloud != store_cloud:
         what = (
-            f"schedule `{path[-1]}` writes from service `{service}` ({service_cloud.value}) into bucket "
+            f"{kind} `{path[-1]}` writes from service `{service}` ({service_cloud.value}) into bucket "
             f"`{bucket}` ({store_cloud.value}): that is cross-cloud"
         )
         if schedule.get("allow_cross_cloud") is True:
@@ -435,7 +439,7 @@ def _check_clouds(c: _Checker, path: Path, schedule: dict[str, Any], service: st
     if service_region and bucket_region and service_region.lower() != bucket_region.lower():
         c.warn(
             where,
-            f"schedule `{path[-1]}`: exports to {bucket_region} from {service_region} incur data transfer charges "
+            f"{kind} `{path[-1]}`: exports to {bucket_region} from {service_region} incur data transfer charges "
             f"(service `{service}`, bucket `{bucket}`); data transfer between regions is charged",
         )
 
@@ -450,8 +454,10 @@ def _check_restore(c: _Checker, name: str) -> None:
     restore = _map(c.restores[name])
     source, target = _map(restore.get("from")), _map(restore.get("to"))
     from_path, to_path = path + ("from",), path + ("to",)
-    if isinstance(restore.get("from"), dict) and ("schedule" in source) == ("service" in source):
-        c.error(from_path, f"restore `{name}` needs exactly one of `from.schedule` and `from.service`")
+    kinds = [k for k in ("schedule", "service", "snapshot") if k in source]
+    if isinstance(restore.get("from"), dict) and len(kinds) != 1:
+        c.error(from_path, f"restore `{name}` needs exactly one of `from.schedule`, `from.service` and `from.snapshot`")
+    _check_restore_backup(c, from_path, source)
     if isinstance(restore.get("to"), dict):
         if ("service" in target) == ("new_service" in target):
             c.error(to_path, f"restore `{name}` needs exactly one of `to.service` and `to.new_service`")
@@ -460,6 +466,13 @@ def _check_restore(c: _Checker, name: str) -> None:
     schedule = c.ref(from_path + ("schedule",), "schedule", c.schedules) if "schedule" in source else None
     from_service = c.ref(from_path + ("service",), "service", c.services) if "service" in source else None
     to_service = c.ref(to_path + ("service",), "service", c.services) if "service" in target else None
+    snapshot = c.ref(from_path + ("snapshot",), "snapshot", c.snapshots) if "snapshot" in source else None
+    if snapshot and "new_service" in target:
+        c.error(
+            to_path + ("new_service",),
+            "a new service can only be created from a ClickHouse Cloud backup; restore the snapshot into an "
+            "existing `to.service`",
+        )
     if from_service:
         _check_not_restricted(c, from_path + ("service",), from_service, "restored from")
         if not _map(_map(_map(c.services[from_service]).get("cloud")).get("api")):
@@ -483,11 +496,13 @@ def _check_restore(c: _Checker, name: str) -> None:
         )
     if schedule:
         _check_renames(c, to_path, target, schedule)
+    if snapshot:
+        _check_renames(c, to_path, target, snapshot, "snapshot")
 
 
-def _check_renames(c: _Checker, to_path: Path, target: dict[str, Any], schedule: str) -> None:
-    """Renamed databases must be in the backup: a schedule's listed databases (or tables')."""
-    scope = _map(c.schedules[schedule])
+def _check_renames(c: _Checker, to_path: Path, target: dict[str, Any], schedule: str, kind: str = "schedule") -> None:
+    """Renamed databases must be in the backup: a schedule's (or snapshot's) listed databases (or tables')."""
+    scope = _map((c.snapshots if kind == "snapshot" else c.schedules)[schedule])
     databases = [d for d in _list(scope.get("databases")) if isinstance(d, str)]
     if not databases:
         tables = [t for t in _list(scope.get("tables")) if isinstance(t, str)]
@@ -498,7 +513,85 @@ def _check_renames(c: _Checker, to_path: Path, target: dict[str, Any], schedule:
         if source_db not in databases:
             c.error(
                 to_path + ("databases", source_db),
-                f"database `{quoted(source_db)}` is not in the backups of schedule `{schedule}` "
+                f"database `{quoted(source_db)}` is not in the backups of {kind} `{schedule}` "
                 f"(it backs up: {', '.join(databases)}); rename one of those",
                 at_key=True,
             )
+
+
+def _check_restore_backup(c: _Checker, from_path: Path, source: dict[str, Any]) -> None:
+    """``backup: {before: T}`` needs a timestamp with its zone, and a schedule to choose from; a
+    snapshot is one backup and takes no ``backup``."""
+    backup = source.get("backup")
+    if "snapshot" in source and "backup" in source:
+        c.error(
+            from_path + ("backup",),
+            "a snapshot is one backup: `from.backup` does not apply to `from.snapshot`; remove it",
+        )
+        return
+    if not isinstance(backup, dict) or "before" not in backup:
+        return
+    where = from_path + ("backup", "before")
+    if "service" in source:
+        c.error(where, "`backup: {before: T}` chooses among a schedule's backups; use it with `from.schedule`")
+        return
+    value = backup.get("before")
+    if isinstance(value, str):
+        try:
+            parse_before(value)
+        except ValueError as e:
+            c.error(where, str(e))
+
+
+def parse_before(text: str) -> datetime:
+    """``backup: {before: T}``: an ISO 8601 timestamp with its zone (``Z`` for UTC); ValueError says why not."""
+    value = text.strip()
+    example = "write it like 2026-11-20T12:00:00Z"
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})", value):
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ][0-9:.]+)?", value):
+            raise ValueError(f"`{quoted(value)}` has no time zone; add one (`Z` for UTC): {example}")
+        raise ValueError(f"`{quoted(value)}` is not a timestamp; {example}")
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"`{quoted(value)}` is not a valid date and time; {example}") from None
+    return t.astimezone(UTC)
+
+
+def parse_date(text: str) -> date:
+    """``keep_until``: a calendar date ``YYYY-MM-DD``; ValueError says why not."""
+    value = text.strip()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError(f"`{quoted(value)}` is not a date; write it as YYYY-MM-DD, e.g. 2027-01-31")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"`{quoted(value)}` is not a date of the calendar; write it as YYYY-MM-DD, e.g. 2027-01-31"
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Snapshots
+# --------------------------------------------------------------------------------------------
+
+
+def _check_snapshot(c: _Checker, name: str) -> None:
+    path: Path = ("snapshots", name)
+    if not isinstance(c.snapshots[name], dict):
+        return
+    snapshot: dict[str, Any] = c.snapshots[name]
+    service = c.ref(path + ("service",), "service", c.services)
+    bucket = c.ref(path + ("bucket",), "bucket", c.buckets)
+    if service:
+        _check_not_restricted(c, path + ("service",), service, "backed up")
+    if "databases" in snapshot and "tables" in snapshot:
+        c.error(path + ("tables",), f"snapshot `{name}` lists both `databases` and `tables`; keep one of them")
+    keep_until = snapshot.get("keep_until")
+    if isinstance(keep_until, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", keep_until):  # else the schema said
+        try:
+            parse_date(keep_until)
+        except ValueError as e:
+            c.error(path + ("keep_until",), str(e))
+    if service and bucket:
+        _check_clouds(c, path, snapshot, service, bucket)

@@ -27,6 +27,7 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 IDENT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 TABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"
 START_TIME_PATTERN = r"^([01][0-9]|2[0-3]):00$"
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 _PATTERN_HINTS = {
     NAME_PATTERN: "must be lowercase letters, digits, `-` and `_`, starting with a letter or digit, "
@@ -35,6 +36,7 @@ _PATTERN_HINTS = {
     "not starting with a digit",
     TABLE_PATTERN: "must be `database.table`, each part letters, digits and _ (no backquotes)",
     START_TIME_PATTERN: "must be a whole hour in UTC written HH:00, like 03:00",
+    DATE_PATTERN: "must be a date written YYYY-MM-DD, like 2027-01-31",
     DURATION_PATTERN: "must be a duration: an integer and one unit, like 30s, 15m, 6h, 7d or 2w",
 }
 

@@ -41,6 +41,7 @@ from .desired import (
     Schedule,
     Scope,
     Service,
+    Snapshot,
     ValidatePolicy,
     ValidationLevel,
 )
@@ -120,6 +121,7 @@ __all__ = [
     "Service",
     "ServiceFacts",
     "ServiceState",
+    "Snapshot",
     "StorageEstimate",
     "ValidateAction",
     "ValidatePolicy",

@@ -38,7 +38,8 @@ ACTION_ORDER = (
     ActionType.PRUNE,
 )
 
-_TARGETS = ("service", "schedule", "bucket", "backup")
+#: a snapshot's actions carry ``snapshot`` (its name) in place of ``schedule``
+_TARGETS = ("service", "schedule", "snapshot", "bucket", "backup")
 
 
 class PlanFormatError(ValueError):
@@ -58,6 +59,7 @@ class Action:
     schedule: str | None = None
     bucket: str | None = None
     backup: str | None = None
+    snapshot: str | None = None
 
     @property
     def type(self) -> ActionType:
@@ -137,11 +139,16 @@ class ValidateAction(Action):
     level: ValidationLevel
     location: str
     drill_service: str | None = None
+    #: adoption of an unmanaged folder: the sidecar written when the manifest validates
+    #: (``kind``, ``base``, ``slot``, ``scope``, read from the manifest when planned)
+    adopt: Mapping[str, Any] | None = None
 
     def fields_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"level": self.level.value, "location": self.location}
         if self.drill_service is not None:
             out["drill_service"] = self.drill_service
+        if self.adopt is not None:
+            out["adopt"] = dict(self.adopt)
         return out
 
     @classmethod
@@ -150,7 +157,15 @@ class ValidateAction(Action):
         drill = _opt_text(d, "drill_service")
         if level == ValidationLevel.DRILL.value and drill is None:
             raise PlanFormatError(f"action {d.get('id')}: a drill names no drill_service")
-        return {"level": ValidationLevel(level), "location": str(d.get("location") or ""), "drill_service": drill}
+        adopt = d.get("adopt")
+        if adopt is not None and not isinstance(adopt, Mapping):
+            raise PlanFormatError(f"action {d.get('id')}: adopt must be an object")
+        return {
+            "level": ValidationLevel(level),
+            "location": str(d.get("location") or ""),
+            "drill_service": drill,
+            "adopt": dict(adopt) if adopt is not None else None,
+        }
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,10 +7,12 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from .time import UTC, iso
 
 
 class Provider(str, Enum):
@@ -199,9 +201,30 @@ class Schedule:
     full_every: int | None = None  # incremental: {full_every: N}; None = always full
     allow_cross_cloud: bool = False
     prune_unmanaged: bool = False
+    adopt_unmanaged: bool = False  # unmanaged folders whose manifest validates get a sidecar
     cleanup_after: timedelta = timedelta(hours=24)
     retention: Retention = field(default_factory=Retention)
     validate: ValidatePolicy = field(default_factory=ValidatePolicy)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An on-demand backup outside any schedule, made once (docs/config.md, ``snapshots``)."""
+
+    name: str
+    service: str
+    bucket: str
+    scope: Scope = field(default_factory=Scope)
+    keep_until: date | None = None  # pruned once now is past the end of this day (UTC)
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """The end of ``keep_until`` (UTC): the snapshot is pruned from this instant on."""
+        if self.keep_until is None:
+            return None
+        return datetime(self.keep_until.year, self.keep_until.month, self.keep_until.day, tzinfo=UTC) + timedelta(
+            days=1
+        )
 
 
 @dataclass(frozen=True)
@@ -209,6 +232,13 @@ class RestoreSource:
     schedule: str | None = None  # SQL path: a schedule's backup
     service: str | None = None  # Cloud path: a Cloud backup of a service
     backup: str = "latest"
+    snapshot: str | None = None  # SQL path: a declared snapshot
+    before: datetime | None = None  # `backup: {before: T}`: the newest complete backup whose slot is < T
+
+    @property
+    def backup_spec(self) -> str:
+        """``backup`` as declared, in words: a name, ``latest`` or ``before <T>``."""
+        return f"before {iso(self.before)}" if self.before is not None else self.backup
 
 
 @dataclass(frozen=True)
@@ -235,8 +265,17 @@ class Restore:
     def spec_digest(self) -> str:
         """What a restore record remembers of the declaration: a changed declaration runs again.
         ``backup: latest`` is part of it; the name it resolves to is not."""
+        source: dict[str, Any] = {
+            "schedule": self.source.schedule,
+            "service": self.source.service,
+            "backup": self.source.backup,
+        }
+        if self.source.snapshot is not None:  # absent keys keep the digests of older records
+            source["snapshot"] = self.source.snapshot
+        if self.source.before is not None:
+            source["backup"] = {"before": iso(self.source.before)}
         doc = {
-            "from": {"schedule": self.source.schedule, "service": self.source.service, "backup": self.source.backup},
+            "from": source,
             "to": {
                 "service": self.target.service,
                 "databases": dict(sorted(self.target.databases.items())),
@@ -256,6 +295,7 @@ class Config:
     restores: Mapping[str, Restore]
     digest: str  # sha256 of the config with every secret removed
     warnings: tuple[str, ...] = ()
+    snapshots: Mapping[str, Snapshot] = field(default_factory=dict)
 
     def secrets(self) -> list[str]:
         """Every secret value in the config, for the redactor."""

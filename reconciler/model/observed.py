@@ -7,11 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cloud import CloudState
 from .desired import ValidationLevel
 from .time import iso, parse_iso
+
+if TYPE_CHECKING:
+    from .adoption import ManifestFacts
+    from .snapshots import ObservedSnapshot
 
 FINAL_STATUSES = frozenset(
     {"BACKUP_CREATED", "BACKUP_FAILED", "BACKUP_CANCELLED", "RESTORED", "RESTORE_FAILED", "RESTORE_CANCELLED"}
@@ -215,3 +219,9 @@ class Observed:
     drill_leftovers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: per restore: why its record in the bucket cannot be read (it is then not run again)
     restore_problems: Mapping[str, str] = field(default_factory=dict)
+    #: the declared snapshots' folders and records, and undeclared snapshot folders
+    snapshots: tuple[ObservedSnapshot, ...] = ()
+    #: per schedule with ``adopt_unmanaged``: what the manifest of each unmanaged folder says
+    adoptable: Mapping[str, Mapping[str, ManifestFacts]] = field(default_factory=dict)
+    #: per service of a whole-service schedule with ``adopt_unmanaged``: its databases now
+    service_databases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

@@ -16,25 +16,39 @@ class Selection:
     restores: frozenset[str]
     buckets: frozenset[str]
     observed_schedules: frozenset[str]  # read: the planned ones and the sources of the restores
+    snapshots: frozenset[str] = frozenset()  # planned for (made, validated, pruned)
+    observed_snapshots: frozenset[str] = frozenset()  # read: the planned ones and the sources of the restores
 
 
 def select(config: Config, targets: Iterable[str] = ()) -> Selection:
     """Everything when no target is named. A service selects its schedules and the restores
     into or out of it; a schedule selects itself and restores from it; a restore itself."""
     targets = list(targets)
+    snapshots: set[str] = set()
     if not targets:
         schedules = set(config.schedules)
         restores = set(config.restores)
+        snapshots = set(config.snapshots)
     else:
-        known = set(config.services) | set(config.schedules) | set(config.restores)
+        known = set(config.services) | set(config.schedules) | set(config.restores) | set(config.snapshots)
         unknown = [t for t in targets if t not in known]
         if unknown:
             raise ReconcilerError(
-                f"--target {unknown[0]} names no service, schedule or restore in the config",
+                f"--target {unknown[0]} names no service, schedule, snapshot or restore in the config",
                 where=config.path,
             )
         schedules, restores = set(), set()
         for t in targets:
+            if t in config.snapshots:
+                snapshots.add(t)
+                restores |= {n for n, r in config.restores.items() if r.source.snapshot == t}
+            if t in config.services:
+                snapshots |= {n for n, s in config.snapshots.items() if s.service == t}
+                restores |= {
+                    n
+                    for n, r in config.restores.items()
+                    if r.source.snapshot and config.snapshots[r.source.snapshot].service == t
+                }
             if t in config.schedules:
                 schedules.add(t)
                 restores |= {n for n, r in config.restores.items() if r.source.schedule == t}
@@ -61,8 +75,17 @@ def select(config: Config, targets: Iterable[str] = ()) -> Selection:
         buckets.add(s.bucket)
         if s.validate.drill:
             services.add(s.validate.drill.service)
+    observed_snapshots = set(snapshots)
+    for n in snapshots:
+        services.add(config.snapshots[n].service)
+        buckets.add(config.snapshots[n].bucket)
     for n in restores:
         r = config.restores[n]
+        if r.source.snapshot:
+            sn = config.snapshots[r.source.snapshot]
+            observed_snapshots.add(sn.name)
+            services.add(sn.service)
+            buckets.add(sn.bucket)
         if r.source.schedule:
             src = config.schedules[r.source.schedule]
             observed.add(r.source.schedule)
@@ -73,5 +96,11 @@ def select(config: Config, targets: Iterable[str] = ()) -> Selection:
         if r.target.service:
             services.add(r.target.service)
     return Selection(
-        frozenset(services), frozenset(schedules), frozenset(restores), frozenset(buckets), frozenset(observed)
+        frozenset(services),
+        frozenset(schedules),
+        frozenset(restores),
+        frozenset(buckets),
+        frozenset(observed),
+        snapshots=frozenset(snapshots),
+        observed_snapshots=frozenset(observed_snapshots),
     )

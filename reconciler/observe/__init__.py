@@ -32,8 +32,10 @@ from ..model import (
 )
 from ..model.targets import select
 from ..redact import redact
+from .adopt import observe_adoptable
 from .cloud import cloud_digest, observe_cloud
 from .inventory import classify
+from .snapshots import observe_snapshots, snapshot_digest_doc
 
 __all__ = ["observe", "state_digest"]
 
@@ -92,9 +94,12 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
     restore_problems: dict[str, str] = {}
     for name in sorted(sel.restores):
         r = config.restores[name]
-        if not r.source.schedule:
+        if r.source.schedule:
+            bucket = config.schedules[r.source.schedule].bucket
+        elif r.source.snapshot:
+            bucket = config.snapshots[r.source.snapshot].bucket
+        else:
             continue
-        bucket = config.schedules[r.source.schedule].bucket
         if not buckets[bucket].reachable:
             continue
         key = layout.restore_key(config.buckets[bucket], name)
@@ -108,8 +113,19 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
 
     cloud = observe_cloud(config, conns, sel.services)
     leftovers = _drill_leftovers(config, conns, services, sel.schedules)
+    snapshots = observe_snapshots(config, conns, now, sel.observed_snapshots, buckets, services)
+    adoptable, service_databases = observe_adoptable(config, conns, sel.schedules, schedules, services)
     partial = Observed(
-        buckets, services, schedules, restores, digest="", cloud=cloud, restore_problems=restore_problems
+        buckets,
+        services,
+        schedules,
+        restores,
+        digest="",
+        cloud=cloud,
+        restore_problems=restore_problems,
+        snapshots=snapshots,
+        adoptable=adoptable,
+        service_databases=service_databases,
     )
     return Observed(
         buckets,
@@ -120,6 +136,9 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
         cloud=cloud,
         drill_leftovers=leftovers,
         restore_problems=restore_problems,
+        snapshots=snapshots,
+        adoptable=adoptable,
+        service_databases=service_databases,
     )
 
 
@@ -232,4 +251,6 @@ def state_digest(observed: Observed) -> str:
         "cloud": cloud_digest(observed.cloud),
         "restore_problems": sorted(observed.restore_problems),
     }
+    if observed.snapshots or observed.adoptable:  # absent: the digests of plans saved before stay
+        doc["snapshots"] = snapshot_digest_doc(observed)
     return "sha256:" + hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

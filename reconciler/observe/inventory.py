@@ -17,8 +17,9 @@ def classify(f: Folder, operation: Operation | None, lock: LockInfo | None, now:
     in-progress sidecar is running only while its operation is live in ClickHouse or its apply
     still holds an unexpired lock, and abandoned otherwise."""
     parsed = parse_backup_name(f.name)
-    slot, attempt = parsed if parsed else (None, 1)
     sc = f.sidecar
+    # a folder of another name (an adopted backup, a snapshot) has the slot its sidecar records
+    slot, attempt = parsed if parsed else (sc.slot if sc else None, 1)
     common = dict(
         name=f.name,
         slot=slot,

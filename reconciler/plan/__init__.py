@@ -11,9 +11,11 @@ from datetime import datetime
 
 from ..model import ACTION_ORDER, Config, Drift, DriftType, Observed, Plan
 from ..model.targets import select
+from .adopt import decide_adoptions
 from .configure import decide_configure
 from .restores import decide_restore
 from .schedules import ScheduleDecision, decide_schedule
+from .snapshots import decide_snapshot_restore, decide_snapshots
 
 __all__ = ["build_plan"]
 
@@ -47,6 +49,14 @@ def build_plan(config: Config, observed: Observed, now: datetime, targets: Itera
             observed.services[schedule.service].reachable,
             _reachable(observed, schedule.validate.drill.service) if schedule.validate.drill else True,
         )
+        decide_adoptions(
+            schedule,
+            config.buckets[schedule.bucket],
+            inv,
+            observed.adoptable.get(name, {}),
+            observed.service_databases.get(schedule.service),
+            decisions[name],
+        )
 
     actions, cloud_drift, cloud_warnings = decide_configure(config, observed, sel)
     drift += cloud_drift
@@ -61,8 +71,16 @@ def build_plan(config: Config, observed: Observed, now: datetime, targets: Itera
         actions += dec.actions
         drift += dec.drift
         warnings += dec.warnings
+    snapshots = decide_snapshots(config, observed, sel, now)
+    actions += snapshots.actions
+    drift += snapshots.drift
+    warnings += snapshots.warnings
     for name in sorted(sel.restores):
-        action, warning = decide_restore(config.restores[name], config, observed, decisions)
+        restore = config.restores[name]
+        if restore.source.snapshot is not None:
+            action, warning = decide_snapshot_restore(restore, config, observed, snapshots)
+        else:
+            action, warning = decide_restore(restore, config, observed, decisions)
         if action:
             actions.append(action)
         if warning:

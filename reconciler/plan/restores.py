@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..bucket import layout
-from ..model import Action, Config, ExportAction, Observed, Restore, RestoreAction, ScheduleInventory
+from ..model import Action, Config, ExportAction, Observed, Restore, RestoreAction, ScheduleInventory, iso
+from .asof import resolve_before
 from .cloud_restore import decide_cloud_restore
 from .ids import restore_id, validate_id
 from .schedules import ScheduleDecision, usable
@@ -45,7 +46,25 @@ def decide_restore(
     planned = decision.export if decision else None
     depends: tuple[str, ...] = ()
     complete = [b for b in inv.backups if usable(b)]
-    if restore.source.backup == "latest":
+    chain: list[str] | None = None
+    asof = ""
+    if restore.source.before is not None:
+        resolved = resolve_before(inv.backups, restore.source.before)
+        skipped = "; ".join(f"{n} passed over: {why}" for n, why in resolved.passed_over)
+        if resolved.backup is None:
+            return None, (
+                f"restore {name}: schedule {sched.name} has no complete backup taken before "
+                f"{iso(restore.source.before)}" + (f" ({skipped})" if skipped else "")
+            )
+        chosen = resolved.backup
+        backup, kind, base = chosen.name, chosen.kind, chosen.base
+        chain = list(resolved.chain)
+        asof = f" (the newest complete backup before {iso(restore.source.before)}" + (
+            f"; chain: {', '.join(chain)})" if chain else ")"
+        )
+        if skipped:
+            asof += f" ({skipped})"
+    elif restore.source.backup == "latest":
         if complete:
             chosen = complete[-1]
             backup, kind, base = chosen.name, chosen.kind, chosen.base
@@ -65,21 +84,25 @@ def decide_restore(
         backup, kind, base = found.name, found.kind, found.base
 
     bucket = config.buckets[sched.bucket]
-    chain = inv.chain_of(base)
+    if chain is None:
+        chain = inv.chain_of(base)
     renames = dict(restore.target.databases)
     into = ", ".join(f"{s} → {t}" for s, t in renames.items()) or "same names"
     if interrupted:
         why = (
             f"an attempt of run {record.run_id} started {record.done_at:%Y-%m-%d %H:%M}Z and did not finish; "  # type: ignore[union-attr]
-            f"what it wrote is removed and {backup} of {sched.name} restored into service {restore.target.service} "
-            f"({into})"
+            f"what it wrote is removed and {backup} of {sched.name}{asof} restored into service "
+            f"{restore.target.service} ({into})"
         )
     elif record is None:
-        why = f"declared restore not done yet: {backup} of {sched.name} into service {restore.target.service} ({into})"
+        why = (
+            f"declared restore not done yet: {backup} of {sched.name}{asof} into service {restore.target.service} "
+            f"({into})"
+        )
     else:
         why = (
             f"declaration changed since it was done on {record.done_at:%Y-%m-%d %H:%M}Z from {record.backup}: "
-            f"restore {backup} of {sched.name} into service {restore.target.service} ({into})"
+            f"restore {backup} of {sched.name}{asof} into service {restore.target.service} ({into})"
         )
     action = RestoreAction(
         id=restore_id(name),

@@ -666,7 +666,7 @@ def test_restore_from_whole_service_schedule_may_rename_any_database() -> None:
 
 def test_restore_needs_exactly_one_source() -> None:
     text = BASE + RESTORES.replace("{schedule: daily}", "{schedule: daily, service: analytics}")
-    assert "needs exactly one of `from.schedule` and `from.service`" in problems(text)[0]
+    assert "needs exactly one of `from.schedule`, `from.service` and `from.snapshot`" in problems(text)[0]
 
 
 def test_restore_into_a_tde_service() -> None:
