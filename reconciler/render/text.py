@@ -199,6 +199,8 @@ def cloud_status_lines(cloud: list[dict[str, Any]]) -> list[str]:
 def validate_text(file: str, sections: dict[str, int], unset: tuple[tuple[str, str], ...]) -> str:
     """``validate``: the counts, and a note naming each variable that is not set here."""
     counts = ", ".join(f"{sections.get(k, 0)} {k}" for k in ("services", "buckets", "schedules", "restores"))
+    if sections.get("snapshots"):
+        counts += f", {sections['snapshots']} snapshots"
     lines = [f"{file}: valid ({counts})"]
     if unset:
         uses = ", ".join(f"{name} ({where})" for name, where in unset)

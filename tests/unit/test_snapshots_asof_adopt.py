@@ -188,3 +188,22 @@ def test_manifest_base_and_timestamp() -> None:
     assert base_folder("AzureBlobStorage('[HIDDEN]', 'c', 'clickhouse/analytics/daily/B/')", path) == "B"
     assert parse_timestamp("2026-11-25 03:00:01") == datetime(2026, 11, 25, 3, 0, 1, tzinfo=UTC)
     assert parse_timestamp("garbage") is None
+
+
+def test_a_whole_service_schedule_adopts_only_a_backup_of_every_database_the_service_has() -> None:
+    from reconciler.model import Bucket, Provider
+
+    bucket = Bucket("primary", Provider.S3, "acme", prefix="p")
+    whole = replace(backup("all", state=BackupState.UNMANAGED), has_manifest=True)
+    inv = ScheduleInventory("daily", "p/analytics/daily/", (whole,))
+    facts = {"all": ManifestFacts(timestamp=datetime(2026, 11, 2, tzinfo=UTC), databases=("shop", "users"))}
+    d = ScheduleDecision()
+    decide_adoptions(adopting(Scope()), bucket, inv, facts, ("shop", "users"), d)
+    (a,) = d.actions
+    assert a.adopt["scope"] == {"all": True} and a.adopt["slot"] == "2026-11-02T00:00:00Z"
+    d = ScheduleDecision()
+    decide_adoptions(adopting(Scope()), bucket, inv, facts, ("billing", "shop", "users"), d)
+    assert d.actions == [] and "lacks database billing" in d.warnings[0]
+    d = ScheduleDecision()  # the service cannot be reached: not decided now
+    decide_adoptions(adopting(Scope()), bucket, inv, facts, None, d)
+    assert d.actions == [] and "cannot be reached" in d.warnings[0]

@@ -118,7 +118,10 @@ def test_include_access_backs_up_and_restores_what_the_cloud_entire_service_comm
     assert restore_sql(whole, {}, d, "y") == f"RESTORE {access}{everything} FROM S3('u') SETTINGS id = 'y' ASYNC"
     # renamed databases (and drills, which rename into scratch databases) restore no access entity:
     # grants, row policies and quotas name the original databases
-    assert restore_sql(whole, {"shop": "shop2"}, d, "z") == "RESTORE DATABASE `shop` AS `shop2` FROM S3('u') SETTINGS id = 'z' ASYNC"  # noqa: E501
+    assert (
+        restore_sql(whole, {"shop": "shop2"}, d, "z")
+        == "RESTORE DATABASE `shop` AS `shop2` FROM S3('u') SETTINGS id = 'z' ASYNC"
+    )  # noqa: E501
     # what a sidecar and a plan file record, and read back
     assert whole.to_json() == {"all": True, "access": True} and Scope.from_json(whole.to_json()) == whole
     assert Scope().to_json() == {"all": True} and Scope.from_json({"databases": ["a"], "access": True}).access is False
