@@ -85,6 +85,16 @@ def _metrics(path: Path | None, config: Any, planned: Any, ok: bool | None = Non
     write_metrics_file(path, config, planned, ok)
 
 
+def _notify(config: Any, event: Any) -> None:
+    """Tell the config's webhooks (``notify``); a webhook that fails is a warning, never an exit code."""
+    if not config.notify or event is None:
+        return
+    from .operations.notify import send
+
+    for w in send(config, event):
+        print(redact.redact(f"warning: {w}"), file=sys.stderr)
+
+
 def _render(plan: Any, fmt: Format) -> str:
     from .render import plan_view
 
@@ -129,6 +139,7 @@ def plan(
     if out is not None:
         out.write_text(to_json(planned.plan.to_json()))
     sys.stdout.write(_render(planned.plan, format))
+    _notify(config, _drift_event(config, planned.plan, "plan"))
     if detailed_exitcode and planned.plan.actions:
         raise typer.Exit(2)
 
@@ -146,12 +157,35 @@ def apply(
     debug: DebugOpt = False,
 ) -> None:
     """Carry out a fresh plan, or exactly a saved one (refused when stale)."""
+    _start(debug, stats)
+    config, conns = _session(file)
+    shown: list[Any] = []  # the plan apply carried out, once shown
+    try:
+        run = _apply(config, conns, plan_file, now, auto_approve, parallelism, target, metrics_file, shown)
+    except BaseException as e:  # the config was read: any exit 1 from here on is a failure to tell
+        if not isinstance(e, typer.Exit | KeyboardInterrupt):
+            _notify(config, _apply_event(config, None, shown[-1] if shown else None, _error_line(e)))
+        raise
+    _notify(config, _apply_event(config, run.result, run.plan))
+    if not run.ok:
+        raise typer.Exit(1)
+
+
+def _apply(
+    config: Any,
+    conns: Any,
+    plan_file: Path | None,
+    now: str | None,
+    auto_approve: bool,
+    parallelism: int,
+    target: list[str] | None,
+    metrics_file: Path | None,
+    shown: list[Any],
+) -> Any:
     from .operations import ApplyOptions, apply_run, lease_from_env, parse_now, read_saved_plan
     from .render import apply_text
     from .render.console import confirm_on_terminal, console_for
 
-    _start(debug, stats)
-    config, conns = _session(file)
     saved = read_saved_plan(plan_file, config) if plan_file else None
     options = ApplyOptions(
         now=saved.now if saved is not None and now is None else parse_now(now),
@@ -170,7 +204,7 @@ def apply(
             conns,
             options,
             console,
-            lambda p: sys.stdout.write(_render(p, Format.text)),
+            lambda p: _show(p, shown),
             confirm_on_terminal(auto_approve),
         )
     finally:
@@ -178,8 +212,37 @@ def apply(
             getattr(console, "close", lambda: None)()
     sys.stdout.write(apply_text(run.result) if run.result is not None else "Nothing to do.\n")
     _metrics(metrics_file, config, run.after, run.ok if run.result is not None else None)
-    if not run.ok:
-        raise typer.Exit(1)
+    return run
+
+
+def _show(plan: Any, shown: list[Any]) -> None:
+    shown.append(plan)
+    sys.stdout.write(_render(plan, Format.text))
+
+
+def _apply_event(config: Any, result: Any, plan: Any, error: str | None = None) -> Any:
+    if not config.notify:
+        return None
+    from .operations.notify import apply_event
+
+    return apply_event(config, result, plan, error)
+
+
+def _drift_event(config: Any, plan: Any, command: str) -> Any:
+    if not config.notify:
+        return None
+    from .operations.notify import drift_event
+
+    return drift_event(config, plan, command)
+
+
+def _error_line(e: BaseException) -> str:
+    """What the failed apply's message says (as the CLI prints it, without ``error: ``)."""
+    if isinstance(e, ReconcilerError):
+        return redact.redact(e.line().removeprefix("error: "))
+    if isinstance(e, ABORT):
+        return "aborted"
+    return redact.redact(f"internal error: {e.__class__.__name__}: {e}")
 
 
 @app.command()
@@ -204,6 +267,7 @@ def drift(
     sys.stdout.write(
         drift_json(p) if format == Format.json else drift_markdown(p) if format == Format.markdown else drift_text(p)
     )
+    _notify(config, _drift_event(config, p, "drift"))
     if p.drift:
         raise typer.Exit(2)
 

@@ -65,5 +65,5 @@ def execute(plan: Plan, ctx: ApplyContext, parallelism: int = 4, locks: list[Buc
     write_run_records(ctx, locks, plan, started, None, [])
     outcomes = run_actions(list(plan.actions), ctx, max(1, parallelism), lambda: any(lk.lost for lk in locks))
     refresh(ctx, touched_schedules(plan))
-    write_run_records(ctx, locks, plan, started, ctx.clock(), outcomes)
-    return ApplyResult(ctx.run_id, tuple(outcomes))
+    record = write_run_records(ctx, locks, plan, started, ctx.clock(), outcomes)
+    return ApplyResult(ctx.run_id, tuple(outcomes), record)

@@ -3,8 +3,10 @@ the run starts (``running``) and again at its end, with every outcome (docs/buck
 
 from __future__ import annotations
 
+import json
 import socket
 from datetime import datetime
+from typing import Any
 
 from ..bucket import layout
 from ..bucket.records import ActionRecord, RunRecord, RunStatus
@@ -22,7 +24,7 @@ def write_run_records(
     started: datetime,
     finished: datetime | None,
     outcomes: list[Outcome],
-) -> None:
+) -> dict[str, Any]:
     by_id = {a.id: a for a in plan.actions}
     if finished is None:
         status = RunStatus.RUNNING
@@ -55,3 +57,5 @@ def write_run_records(
             lock.store.write(layout.run_key(lock.bucket, ctx.run_id), data)
         except ReconcilerError as e:
             ctx.console.warn(f"could not write the run record to bucket {lock.bucket.name}: {redact(e.message)}")
+    out: dict[str, Any] = json.loads(data)
+    return out

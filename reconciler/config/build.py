@@ -26,6 +26,7 @@ from reconciler.model import (
     Drill,
     ManagedBackups,
     NewService,
+    Notify,
     Provider,
     Restore,
     RestoreSource,
@@ -60,7 +61,13 @@ def build_config(doc: Document, warnings: Sequence[str] = ()) -> Config:
         digest=config_digest(data),
         warnings=tuple(warnings),
         snapshots={n: _snapshot(n, v) for n, v in (data.get("snapshots") or {}).items()},
+        notify=tuple(_notify(v) for v in (data.get("notify") or ())),
     )
+
+
+def _notify(spec: dict[str, Any]) -> Notify:
+    events = spec.get("events")
+    return Notify(url=spec["url"].strip(), events=tuple(events) if events else Notify.events)
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,6 +225,9 @@ def redacted(data: dict[str, Any]) -> dict[str, Any]:
         for key in ("key_id", "key_secret"):
             if key in api:
                 api[key] = REDACTED
+    for hook in out.get("notify") or ():
+        if isinstance(hook, dict) and "url" in hook:
+            hook["url"] = REDACTED
     for bucket in (out.get("buckets") or {}).values():
         credentials = bucket.get("credentials") or {}
         for key in credentials:

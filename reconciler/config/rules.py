@@ -90,6 +90,8 @@ def check_rules(doc: Document) -> Findings:
         _check_snapshot(c, name)
     for name in c.restores:
         _check_restore(c, name)
+    for i, hook in enumerate(_list(doc.get(("notify",)))):
+        _check_notify(c, i, _map(hook))
     return c.found
 
 
@@ -595,3 +597,22 @@ def _check_snapshot(c: _Checker, name: str) -> None:
             c.error(path + ("keep_until",), str(e))
     if service and bucket:
         _check_clouds(c, path, snapshot, service, bucket)
+
+
+# --------------------------------------------------------------------------------------------
+# Notifications
+# --------------------------------------------------------------------------------------------
+
+
+def _check_notify(c: _Checker, index: int, hook: dict[str, Any]) -> None:
+    """A webhook URL is http(s). Its value is a secret: no message quotes it."""
+    url = _str(hook.get("url"))
+    if url is None:
+        return
+    scheme = url.strip().partition("://")[0].lower() if "://" in url else ""
+    if scheme not in ("http", "https") or not url.strip().partition("://")[2].strip("/"):
+        c.error(
+            ("notify", index, "url"),
+            "a webhook `url` must be an http:// or https:// URL (its value is not shown: it is a secret); "
+            "give it the webhook's URL, best through `${SOME_VAR}` (e.g. `url: ${SLACK_WEBHOOK_URL}`)",
+        )

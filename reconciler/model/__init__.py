@@ -23,6 +23,7 @@ from .actions import (
 )
 from .cloud import BackupBucketInfo, BackupSettings, CloudBackup, CloudState, ServiceFacts
 from .desired import (
+    NOTIFY_EVENTS,
     STORE_CLOUD,
     Bucket,
     CloudApi,
@@ -33,6 +34,7 @@ from .desired import (
     Drill,
     ManagedBackups,
     NewService,
+    Notify,
     Provider,
     Restore,
     RestoreSource,
@@ -99,7 +101,9 @@ __all__ = [
     "Held",
     "LockInfo",
     "ManagedBackups",
+    "NOTIFY_EVENTS",
     "NewService",
+    "Notify",
     "Observed",
     "ObservedBackup",
     "Operation",

@@ -286,6 +286,21 @@ class Restore:
         return "sha256:" + hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
+#: what a webhook of ``notify`` may be told of (docs/config.md)
+NOTIFY_EVENTS = ("failure", "drift", "success")
+
+
+@dataclass(frozen=True)
+class Notify:
+    """A webhook. Its URL is a secret (Slack's and Teams' carry their token): never rendered."""
+
+    url: str
+    events: tuple[str, ...] = ("failure", "drift")
+
+    def __repr__(self) -> str:
+        return f"Notify(url='[HIDDEN]', events={self.events!r})"
+
+
 @dataclass(frozen=True)
 class Config:
     path: str
@@ -296,6 +311,7 @@ class Config:
     digest: str  # sha256 of the config with every secret removed
     warnings: tuple[str, ...] = ()
     snapshots: Mapping[str, Snapshot] = field(default_factory=dict)
+    notify: tuple[Notify, ...] = ()
 
     def secrets(self) -> list[str]:
         """Every secret value in the config, for the redactor."""
@@ -309,4 +325,20 @@ class Config:
                 parts = urlsplit(s.dsn)
                 out.append(parts.password or "")
                 out += [v for k, v in parse_qsl(parts.query) if k.lower() in ("password", "pass", "secret")]
+        for hook in self.notify:
+            out += _url_secrets(hook.url)
         return out
+
+
+def _url_secrets(url: str) -> list[str]:
+    """A webhook URL, and the parts of it that carry its token (path, query), so that neither
+    the whole URL nor a piece of it quoted by an HTTP library reaches a message."""
+    parts = urlsplit(url)
+    out = [url, url.rstrip("/")]
+    if len(parts.path.strip("/")) >= 8:
+        out.append(parts.path)
+    if parts.query:
+        out.append(parts.query)
+    if parts.password:
+        out.append(parts.password)
+    return out

@@ -29,6 +29,8 @@ class Outcome:
 class ApplyResult:
     run_id: str
     outcomes: tuple[Outcome, ...]
+    #: the run record written to the bucket(s) at the end, as JSON (what ``notify`` sends)
+    record: Mapping[str, Any] | None = None
 
     @property
     def ok(self) -> bool:

@@ -24,6 +24,8 @@ def test_example_config_is_valid(path: Path) -> None:
             env[n] = "chdb:///tmp/example"
         if "ENDPOINT" in n:
             env[n] = "http://127.0.0.1:9000"
+        if n.endswith("WEBHOOK_URL"):
+            env[n] = "https://hooks.example.com/services/T0/B0/token"
         if n == "BACKUP_ROLE_ARN":
             env[n] = "arn:aws:iam::123456789012:role/clickhouse-backups"
     config = load_config(str(path), env=env)
@@ -40,7 +42,7 @@ def _any_env(path: Path) -> dict[str, str]:
     return {
         n: "chdb:///tmp/x"
         if "DSN" in n
-        else ("http://127.0.0.1:1" if "ENDPOINT" in n else "arn:aws:iam::1:role/r" if "ARN" in n else "v")
+        else ("http://127.0.0.1:1" if "ENDPOINT" in n or "URL" in n else "arn:aws:iam::1:role/r" if "ARN" in n else "v")
         for n in names
     }
 
