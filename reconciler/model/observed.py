@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cloud import CloudState
 from .desired import ValidationLevel
+from .privileges import PrivilegeState
 from .time import iso, parse_iso
 
 if TYPE_CHECKING:
@@ -225,3 +226,5 @@ class Observed:
     adoptable: Mapping[str, Mapping[str, ManifestFacts]] = field(default_factory=dict)
     #: per service of a whole-service schedule with ``adopt_unmanaged``: its databases now
     service_databases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: per service whose user the declared exports or restores need grants of: what it has
+    privileges: Mapping[str, PrivilegeState] = field(default_factory=dict)

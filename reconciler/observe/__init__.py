@@ -35,6 +35,7 @@ from ..redact import redact
 from .adopt import observe_adoptable
 from .cloud import cloud_digest, observe_cloud
 from .inventory import classify
+from .privileges import observe_privileges
 from .snapshots import observe_snapshots, snapshot_digest_doc
 
 __all__ = ["observe", "state_digest"]
@@ -115,6 +116,7 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
     leftovers = _drill_leftovers(config, conns, services, sel.schedules)
     snapshots = observe_snapshots(config, conns, now, sel.observed_snapshots, buckets, services)
     adoptable, service_databases = observe_adoptable(config, conns, sel.schedules, schedules, services)
+    privileges = observe_privileges(config, conns, services, sel)
     partial = Observed(
         buckets,
         services,
@@ -126,6 +128,7 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
         snapshots=snapshots,
         adoptable=adoptable,
         service_databases=service_databases,
+        privileges=privileges,
     )
     return Observed(
         buckets,
@@ -139,6 +142,7 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
         snapshots=snapshots,
         adoptable=adoptable,
         service_databases=service_databases,
+        privileges=privileges,
     )
 
 
@@ -251,6 +255,8 @@ def state_digest(observed: Observed) -> str:
         "cloud": cloud_digest(observed.cloud),
         "restore_problems": sorted(observed.restore_problems),
     }
+    if observed.privileges:  # a grant given or taken since a plan was saved makes it stale
+        doc["privileges"] = {n: sorted(p.granted.items()) for n, p in observed.privileges.items()}
     if observed.snapshots or observed.adoptable:  # absent: the digests of plans saved before stay
         doc["snapshots"] = snapshot_digest_doc(observed)
     return "sha256:" + hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

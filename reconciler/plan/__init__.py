@@ -13,6 +13,7 @@ from ..model import ACTION_ORDER, Config, Drift, DriftType, Observed, Plan
 from ..model.targets import select
 from .adopt import decide_adoptions
 from .configure import decide_configure
+from .privileges import withhold_unprivileged
 from .restores import decide_restore
 from .schedules import ScheduleDecision, decide_schedule
 from .snapshots import decide_snapshot_restore, decide_snapshots
@@ -85,6 +86,10 @@ def build_plan(config: Config, observed: Observed, now: datetime, targets: Itera
             actions.append(action)
         if warning:
             warnings.append(warning)
+
+    actions, privilege_drift, privilege_warnings = withhold_unprivileged(config, observed, actions)
+    drift += privilege_drift
+    warnings += privilege_warnings
 
     rank = {t: i for i, t in enumerate(ACTION_ORDER)}
     actions.sort(key=lambda a: (rank[a.type], a.id))
