@@ -19,13 +19,17 @@ class ContainmentError(ReconcilerError):
     """A deletion outside what the reconciler manages was attempted and refused."""
 
 
-def backup_folder(config: Config, schedule: str, backup: str) -> str:
-    """The folder key of a backup of a declared schedule; refuses names that could escape."""
+def backup_folder(config: Config, schedule: str, backup: str, bucket: str | None = None) -> str:
+    """The folder key of a backup of a declared schedule (in ``bucket``: the schedule's own, or
+    one of its declared copy buckets); refuses names that could escape."""
     if schedule not in config.schedules:
         raise ContainmentError(f"refusing to delete: schedule {schedule!r} is not declared")
     _check_name(backup)
     s = config.schedules[schedule]
-    return layout.backup_prefix(config.buckets[s.bucket], s.service, schedule, backup)
+    where = bucket or s.bucket
+    if where != s.bucket and s.copy_to(where) is None:
+        raise ContainmentError(f"refusing to delete: bucket {where!r} is not a copy bucket of schedule {schedule!r}")
+    return layout.backup_prefix(config.buckets[where], s.service, schedule, backup)
 
 
 def snapshot_folder(config: Config, snapshot: str) -> str:

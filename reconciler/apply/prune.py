@@ -23,7 +23,7 @@ def run_prune(ctx: ApplyContext, action: Action) -> Outcome:
     if action.snapshot and isinstance(action, PruneAction):
         return run_snapshot_prune(ctx, action, prune_folder)
     assert action.schedule and action.backup and action.bucket
-    return prune_folder(ctx, action, backup_folder(ctx.config, action.schedule, action.backup))
+    return prune_folder(ctx, action, backup_folder(ctx.config, action.schedule, action.backup, action.bucket))
 
 
 def prune_folder(ctx: ApplyContext, action: Action, folder: str) -> Outcome:

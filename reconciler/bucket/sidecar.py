@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any
 
 from ..model import Scope, Validation, iso, parse_iso
+from .copy_record import CopySource
 
 SIDECAR_FORMAT_VERSION = 1
 
@@ -45,11 +46,18 @@ class Sidecar:
     run_id: str | None = None
     validations: tuple[Validation, ...] = field(default_factory=tuple)
     chain: tuple[str, ...] = ()  # the bases an incremental needs, nearest first
+    copy_of: CopySource | None = None  # set on a copy in a copy bucket (copy_record.py)
 
     def with_validation(self, v: Validation) -> Sidecar:
         return replace(self, validations=(*self.validations, v))
 
     def to_json(self) -> dict[str, Any]:
+        out = self._to_json()
+        if self.copy_of is not None:
+            out["copy_of"] = self.copy_of.to_json()
+        return out
+
+    def _to_json(self) -> dict[str, Any]:
         return {
             "format_version": SIDECAR_FORMAT_VERSION,
             "service": self.service,
@@ -130,6 +138,7 @@ class Sidecar:
                     _clean_validation(Validation.from_json(_map(v))) for v in _list(d.get("validations"))
                 ),
                 chain=_names(d.get("chain")),
+                copy_of=CopySource.from_json(d["copy_of"]) if d.get("copy_of") is not None else None,
             )
         except KeyError as e:
             raise ValueError(f"malformed sidecar: the key {shown(str(e), 60)} is missing") from None

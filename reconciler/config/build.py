@@ -22,6 +22,7 @@ from reconciler.model import (
     CloudFacts,
     CloudProvider,
     Config,
+    CopyTarget,
     Credentials,
     Drill,
     ManagedBackups,
@@ -125,6 +126,28 @@ def _int(value: Any) -> int | None:
     return int(value) if value is not None else None
 
 
+def _retention(retention: dict[str, Any]) -> Retention:
+    return Retention(
+        keep_last=_int(retention.get("keep_last")),
+        keep_hourly=_int(retention.get("keep_hourly")),
+        keep_daily=_int(retention.get("keep_daily")),
+        keep_weekly=_int(retention.get("keep_weekly")),
+        keep_monthly=_int(retention.get("keep_monthly")),
+        keep_yearly=_int(retention.get("keep_yearly")),
+        keep_within=_duration(retention.get("keep_within")),
+        min_valid=int(retention.get("min_valid", 1)),
+    )
+
+
+def _copy(spec: dict[str, Any]) -> CopyTarget:
+    retention = spec.get("retention")
+    return CopyTarget(
+        bucket=spec["bucket"],
+        validate=ValidationLevel(spec.get("validate", "manifest")),
+        retention=_retention(retention) if retention is not None else None,
+    )
+
+
 def _schedule(name: str, spec: dict[str, Any]) -> Schedule:
     retention = spec.get("retention") or {}
     validate = spec.get("validate") or {}
@@ -147,21 +170,13 @@ def _schedule(name: str, spec: dict[str, Any]) -> Schedule:
         prune_unmanaged=bool(spec.get("prune_unmanaged", False)),
         adopt_unmanaged=bool(spec.get("adopt_unmanaged", False)),
         cleanup_after=parse_duration(cleanup) if cleanup is not None else DEFAULT_CLEANUP_AFTER,
-        retention=Retention(
-            keep_last=_int(retention.get("keep_last")),
-            keep_hourly=_int(retention.get("keep_hourly")),
-            keep_daily=_int(retention.get("keep_daily")),
-            keep_weekly=_int(retention.get("keep_weekly")),
-            keep_monthly=_int(retention.get("keep_monthly")),
-            keep_yearly=_int(retention.get("keep_yearly")),
-            keep_within=_duration(retention.get("keep_within")),
-            min_valid=int(retention.get("min_valid", 1)),
-        ),
+        retention=_retention(retention),
         validate=ValidatePolicy(
             after_export=None if after_export == "none" else ValidationLevel(after_export),
             checksums_every=_duration(validate.get("checksums_every")),
             drill=Drill(drill["service"], parse_duration(drill["every"])) if drill is not None else None,
         ),
+        copies=tuple(_copy(c) for c in spec.get("copies") or ()),
     )
 
 
@@ -178,6 +193,7 @@ def _restore(name: str, spec: dict[str, Any]) -> Restore:
             backup="latest" if isinstance(backup, dict) else backup,
             snapshot=source.get("snapshot"),
             before=before,
+            bucket=source.get("bucket"),
         ),
         target=RestoreTarget(
             service=target.get("service"),

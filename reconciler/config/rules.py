@@ -353,6 +353,43 @@ def _check_schedule(c: _Checker, name: str) -> None:
             _check_not_restricted(c, path + ("validate", "drill", "service"), drill_service, "restored into")
     if service and bucket:
         _check_clouds(c, path, schedule, service, bucket)
+    _check_copies(c, path, schedule, bucket)
+
+
+def _same_place(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two bucket entries that name one place (provider, endpoint, bucket and prefix)."""
+    return (
+        all((a.get(k) or "") == (b.get(k) or "") for k in ("provider", "endpoint", "bucket"))
+        and normalize_prefix(_str(a.get("prefix")) or "")[0] == normalize_prefix(_str(b.get("prefix")) or "")[0]
+    )
+
+
+def _check_copies(c: _Checker, path: Path, schedule: dict[str, Any], bucket: str | None) -> None:
+    """Each copy names a declared bucket, another than the schedule's, once."""
+    seen: set[str] = set()
+    for i, entry in enumerate(_list(schedule.get("copies"))):
+        at = path + ("copies", i)
+        if not isinstance(entry, dict):
+            continue
+        copy = c.ref(at + ("bucket",), "bucket", c.buckets)
+        within = entry.get("retention")
+        if isinstance(within, dict) and isinstance(within.get("keep_within"), str):
+            td = _duration(within["keep_within"])
+            if td is not None and td <= timedelta(0):
+                c.error(at + ("retention", "keep_within"), "`keep_within` must be longer than zero")
+        if not copy:
+            continue
+        if copy in seen:
+            c.error(
+                at + ("bucket",), f"bucket `{copy}` is listed twice in the copies of schedule `{path[-1]}`; keep one"
+            )
+        seen.add(copy)
+        if bucket and (copy == bucket or _same_place(_map(c.buckets[copy]), _map(c.buckets[bucket]))):
+            c.error(
+                at + ("bucket",),
+                f"schedule `{path[-1]}` copies into bucket `{copy}`, the place it backs up to; "
+                "a copy goes to another bucket (another region or cloud): name a different one",
+            )
 
 
 def _check_include_access(c: _Checker, path: Path, schedule: dict[str, Any]) -> None:
@@ -500,6 +537,26 @@ def _check_restore(c: _Checker, name: str) -> None:
         _check_renames(c, to_path, target, schedule)
     if snapshot:
         _check_renames(c, to_path, target, snapshot, "snapshot")
+    if "bucket" in source:
+        _check_restore_bucket(c, from_path, source, schedule)
+
+
+def _check_restore_bucket(c: _Checker, from_path: Path, source: dict[str, Any], schedule: str | None) -> None:
+    """``from.bucket`` names one of the schedule's copy buckets."""
+    copy = c.ref(from_path + ("bucket",), "bucket", c.buckets)
+    if "schedule" not in source:
+        c.error(from_path + ("bucket",), "`from.bucket` reads a schedule's copy; it needs `from.schedule`")
+        return
+    if not copy or not schedule:
+        return
+    copies = [_str(_map(e).get("bucket")) for e in _list(_map(c.schedules[schedule]).get("copies"))]
+    if copy not in copies:
+        listed = ", ".join(f"`{quoted(b)}`" for b in copies if b) or "none"
+        c.error(
+            from_path + ("bucket",),
+            f"bucket `{quoted(copy)}` holds no copies of schedule `{schedule}` (its copies: {listed}); "
+            f"add `copies: [{{bucket: {quoted(copy)}}}]` to the schedule or name one of its copy buckets",
+        )
 
 
 def _check_renames(c: _Checker, to_path: Path, target: dict[str, Any], schedule: str, kind: str = "schedule") -> None:

@@ -169,6 +169,57 @@ class ValidateAction(Action):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CopyAction(Action):
+    """Copy a complete backup of ``source_bucket`` into the copy bucket ``bucket`` (same relative
+    path), verified at ``level`` as it is written; an incremental's bases are copied first (their
+    own actions) and its copied manifest names the copy of its base."""
+
+    TYPE: ClassVar[ActionType] = ActionType.COPY
+    source_bucket: str
+    source_location: str
+    location: str
+    kind: str  # full | incremental
+    base: str | None
+    chain: tuple[str, ...] = ()  # the bases an incremental needs, nearest first
+    level: ValidationLevel = ValidationLevel.MANIFEST  # manifest | checksums
+    method: str = "streamed"  # server-side | streamed
+    state: str = "missing"  # what the copy bucket holds when planned: missing, abandoned, failed, broken
+    size: int = 0  # the source's bytes (its sidecar)
+
+    def fields_json(self) -> dict[str, Any]:
+        return {
+            "source_bucket": self.source_bucket,
+            "source_location": self.source_location,
+            "location": self.location,
+            "kind": self.kind,
+            "base": self.base,
+            "chain": list(self.chain),
+            "level": self.level.value,
+            "method": self.method,
+            "state": self.state,
+            "size": self.size,
+        }
+
+    @classmethod
+    def fields_from_json(cls, d: Mapping[str, Any]) -> dict[str, Any]:
+        size = d.get("size") or 0
+        return {
+            "source_bucket": _text(d, "source_bucket"),
+            "source_location": _text(d, "source_location"),
+            "location": _text(d, "location"),
+            "kind": _choice(d, "kind", ("full", "incremental")),
+            "base": _opt_text(d, "base"),
+            "chain": tuple(str(x) for x in d.get("chain") or ()),
+            "level": ValidationLevel(
+                _choice(d, "level", (ValidationLevel.MANIFEST.value, ValidationLevel.CHECKSUMS.value))
+            ),
+            "method": _choice(d, "method", ("server-side", "streamed")),
+            "state": str(d.get("state") or "missing"),
+            "size": size if isinstance(size, int) else 0,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
 class PruneAction(Action):
     """Delete a backup folder that retention no longer keeps (or an attempt, or unmanaged)."""
 
@@ -312,7 +363,7 @@ def _action_class(d: Mapping[str, Any]) -> type[Action]:
     kind = d.get("type")
     if kind == ActionType.RESTORE.value:
         return CloudRestoreAction if d.get("new_service") else RestoreAction
-    for cls in (ExportAction, ValidateAction, PruneAction, ConfigureAction):
+    for cls in (ExportAction, CopyAction, ValidateAction, PruneAction, ConfigureAction):
         if kind == cls.TYPE.value:
             return cls
     raise PlanFormatError(f"action {d.get('id')}: unknown type {kind!r}")

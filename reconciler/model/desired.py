@@ -191,6 +191,15 @@ class Scope:
 
 
 @dataclass(frozen=True)
+class CopyTarget:
+    """``copies:`` entry of a schedule: a bucket that holds a verified copy of each backup."""
+
+    bucket: str
+    validate: ValidationLevel = ValidationLevel.MANIFEST  # manifest | checksums
+    retention: Retention | None = None  # None: the schedule's
+
+
+@dataclass(frozen=True)
 class Schedule:
     name: str
     service: str
@@ -205,6 +214,13 @@ class Schedule:
     cleanup_after: timedelta = timedelta(hours=24)
     retention: Retention = field(default_factory=Retention)
     validate: ValidatePolicy = field(default_factory=ValidatePolicy)
+    copies: tuple[CopyTarget, ...] = ()
+
+    def copy_to(self, bucket: str) -> CopyTarget | None:
+        return next((c for c in self.copies if c.bucket == bucket), None)
+
+    def copy_retention(self, copy: CopyTarget) -> Retention:
+        return copy.retention if copy.retention is not None else self.retention
 
 
 @dataclass(frozen=True)
@@ -232,6 +248,7 @@ class RestoreSource:
     schedule: str | None = None  # SQL path: a schedule's backup
     service: str | None = None  # Cloud path: a Cloud backup of a service
     backup: str = "latest"
+    bucket: str | None = None  # a copy bucket of the schedule: restore from the copy there
     snapshot: str | None = None  # SQL path: a declared snapshot
     before: datetime | None = None  # `backup: {before: T}`: the newest complete backup whose slot is < T
 
@@ -274,6 +291,8 @@ class Restore:
             source["snapshot"] = self.source.snapshot
         if self.source.before is not None:
             source["backup"] = {"before": iso(self.source.before)}
+        if self.source.bucket is not None:
+            source["bucket"] = self.source.bucket
         doc = {
             "from": source,
             "to": {

@@ -118,6 +118,9 @@ class ObservedBackup:
     #: unmanaged, yet it holds a sidecar this reconciler cannot read (tampered, or written by a
     #: newer version): reported, never pruned, whatever prune_unmanaged says
     foreign: bool = False
+    #: a copy in a copy bucket: its source's folder (URL) and ClickHouse operation id, from its sidecar
+    source_location: str | None = None
+    source_operation_id: str | None = None
 
     def last_validation(self, level: ValidationLevel | None = None) -> Validation | None:
         vs = [v for v in self.validations if level is None or v.level == level]
@@ -228,3 +231,5 @@ class Observed:
     service_databases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: per service whose user the declared exports or restores need grants of: what it has
     privileges: Mapping[str, PrivilegeState] = field(default_factory=dict)
+    #: per schedule, per copy bucket (config name): the copies there, as the copy bucket shows them
+    copies: Mapping[str, Mapping[str, ScheduleInventory]] = field(default_factory=dict)

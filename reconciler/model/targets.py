@@ -73,6 +73,7 @@ def select(config: Config, targets: Iterable[str] = ()) -> Selection:
         s = config.schedules[n]
         services.add(s.service)
         buckets.add(s.bucket)
+        buckets.update(c.bucket for c in s.copies)  # observed, and locked by apply: a copy writes there
         if s.validate.drill:
             services.add(s.validate.drill.service)
     observed_snapshots = set(snapshots)
@@ -91,6 +92,8 @@ def select(config: Config, targets: Iterable[str] = ()) -> Selection:
             observed.add(r.source.schedule)
             services.add(src.service)
             buckets.add(src.bucket)
+            if r.source.bucket:
+                buckets.add(r.source.bucket)
         if r.source.service:
             services.add(r.source.service)
         if r.target.service:

@@ -34,6 +34,7 @@ from ..model.targets import select
 from ..redact import redact
 from .adopt import observe_adoptable
 from .cloud import cloud_digest, observe_cloud
+from .copies import observe_copies
 from .inventory import classify
 from .privileges import observe_privileges
 from .snapshots import observe_snapshots, snapshot_digest_doc
@@ -96,12 +97,12 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
     for name in sorted(sel.restores):
         r = config.restores[name]
         if r.source.schedule:
-            bucket = config.schedules[r.source.schedule].bucket
+            bucket = r.source.bucket or config.schedules[r.source.schedule].bucket  # from a copy: there
         elif r.source.snapshot:
             bucket = config.snapshots[r.source.snapshot].bucket
         else:
             continue
-        if not buckets[bucket].reachable:
+        if bucket not in buckets or not buckets[bucket].reachable:
             continue
         key = layout.restore_key(config.buckets[bucket], name)
         got = conns.store(bucket).read(key)
@@ -117,6 +118,7 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
     snapshots = observe_snapshots(config, conns, now, sel.observed_snapshots, buckets, services)
     adoptable, service_databases = observe_adoptable(config, conns, sel.schedules, schedules, services)
     privileges = observe_privileges(config, conns, services, sel)
+    copies = observe_copies(config, conns, buckets, sel.observed_schedules, now)
     partial = Observed(
         buckets,
         services,
@@ -129,6 +131,7 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
         adoptable=adoptable,
         service_databases=service_databases,
         privileges=privileges,
+        copies=copies,
     )
     return Observed(
         buckets,
@@ -143,6 +146,7 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
         adoptable=adoptable,
         service_databases=service_databases,
         privileges=privileges,
+        copies=copies,
     )
 
 
@@ -231,6 +235,22 @@ def state_digest(observed: Observed) -> str:
     """sha256 of what a plan depends on. A saved plan is stale when this changes."""
 
     # The lock is left out: it is the apply's own business, not state a plan depends on.
+    def folders(inv: ScheduleInventory) -> list[list[Any]]:
+        return [
+            [
+                b.name,
+                b.state.value,
+                b.kind,
+                b.base,
+                b.has_manifest,
+                b.sidecar_etag,
+                b.num_files,
+                b.total_size,
+                [[v.level.value, v.result.value] for v in b.validations],
+            ]
+            for b in inv.backups
+        ]
+
     doc = {
         "buckets": {n: [b.reachable] for n, b in observed.buckets.items()},
         "services": {n: s.reachable for n, s in observed.services.items()},
@@ -259,4 +279,6 @@ def state_digest(observed: Observed) -> str:
         doc["privileges"] = {n: sorted(p.granted.items()) for n, p in observed.privileges.items()}
     if observed.snapshots or observed.adoptable:  # absent: the digests of plans saved before stay
         doc["snapshots"] = snapshot_digest_doc(observed)
+    if observed.copies:  # absent without copies: the digests of plans made before copies stay the same
+        doc["copies"] = {n: {b: folders(inv) for b, inv in per.items()} for n, per in observed.copies.items()}
     return "sha256:" + hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -39,6 +39,8 @@ def classify(f: Folder, operation: Operation | None, lock: LockInfo | None, now:
         started_at=sc.started_at,
         finished_at=sc.finished_at,
         validations=sc.validations,
+        source_location=sc.copy_of.location if sc.copy_of else None,
+        source_operation_id=sc.copy_of.operation_id if sc.copy_of else None,
     )
     if sc.state == SidecarState.PRUNING:
         return ObservedBackup(state=BackupState.PRUNING, error="a prune started and did not finish", **common, **facts)  # type: ignore[arg-type]

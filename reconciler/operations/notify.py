@@ -168,4 +168,3 @@ def _post(pool: urllib3.PoolManager, url: str, body: bytes, policy: RetryPolicy,
 
 class _Permanent(Exception):
     pass
-

@@ -13,6 +13,7 @@ from ..model import ACTION_ORDER, Config, Drift, DriftType, Observed, Plan
 from ..model.targets import select
 from .adopt import decide_adoptions
 from .configure import decide_configure
+from .copies import decide_copies
 from .privileges import withhold_unprivileged
 from .restores import decide_restore
 from .schedules import ScheduleDecision, decide_schedule
@@ -58,6 +59,23 @@ def build_plan(config: Config, observed: Observed, now: datetime, targets: Itera
             observed.service_databases.get(schedule.service),
             decisions[name],
         )
+
+    for name, dec in decisions.items():
+        schedule = config.schedules[name]
+        if not schedule.copies:
+            continue
+        copied = decide_copies(
+            schedule,
+            dict(config.buckets),
+            observed.schedules[name],
+            dict(observed.copies.get(name, {})),
+            dec,
+            now,
+            _reachable(observed, schedule.validate.drill.service) if schedule.validate.drill else True,
+        )
+        dec.actions += copied.actions
+        dec.drift += copied.drift
+        dec.warnings += copied.warnings
 
     actions, cloud_drift, cloud_warnings = decide_configure(config, observed, sel)
     drift += cloud_drift

@@ -22,3 +22,12 @@ def restore_id(name: str) -> str:
 
 def configure_id(service: str, setting: str) -> str:
     return f"configure/{service}/{setting}"
+
+
+def copy_id(service: str, schedule: str, backup: str, bucket: str) -> str:
+    return f"copy/{service}/{schedule}/{backup}@{bucket}"
+
+
+def in_copy(action_id: str, bucket: str) -> str:
+    """The id of a validate or prune of a copy: the source's id and ``@<copy bucket>``."""
+    return f"{action_id}@{bucket}"

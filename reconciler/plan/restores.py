@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..bucket import layout
-from ..model import Action, Config, ExportAction, Observed, Restore, RestoreAction, ScheduleInventory, iso
+from ..model import Action, Config, CopyAction, ExportAction, Observed, Restore, RestoreAction, ScheduleInventory, iso
 from .asof import resolve_before
 from .cloud_restore import decide_cloud_restore
 from .ids import restore_id, validate_id
@@ -24,9 +24,14 @@ def decide_restore(
         return decide_cloud_restore(restore, config, observed)
     assert restore.source.schedule is not None and restore.target.service is not None
     sched = config.schedules[restore.source.schedule]
-    inv: ScheduleInventory | None = observed.schedules.get(sched.name)
+    from_bucket = restore.source.bucket or sched.bucket  # a copy bucket: restore from the copy there
+    inv: ScheduleInventory | None
+    if restore.source.bucket:
+        inv = observed.copies.get(sched.name, {}).get(from_bucket)
+    else:
+        inv = observed.schedules.get(sched.name)
     if inv is None:
-        return None, f"restore {name}: bucket {sched.bucket} of schedule {sched.name} cannot be read"
+        return None, f"restore {name}: bucket {from_bucket} of schedule {sched.name} cannot be read"
     if not observed.services[restore.target.service].reachable:
         return None, f"restore {name}: service {restore.target.service} cannot be reached"
 
@@ -68,22 +73,27 @@ def decide_restore(
         if complete:
             chosen = complete[-1]
             backup, kind, base = chosen.name, chosen.kind, chosen.base
-        elif planned is not None:
+        elif planned is not None and not restore.source.bucket:
             # nothing to restore yet: restore what this plan exports, once it is validated
             backup, kind, base = planned.backup or "", planned.kind, planned.base
             depends = _after(planned, decision)
+        elif planned is not None and (copy := _copy_of(planned, decision, from_bucket)) is not None:
+            # nothing in the copy bucket yet: restore the copy this plan makes of its export
+            backup, kind, base = planned.backup or "", planned.kind, planned.base
+            depends = (copy,)
         else:
-            return None, f"restore {name}: schedule {sched.name} has no complete backup to restore yet"
+            where = f" in copy bucket {from_bucket}" if restore.source.bucket else ""
+            return None, f"restore {name}: schedule {sched.name} has no complete backup{where} to restore yet"
     else:
         found = next((b for b in complete if b.name == restore.source.backup), None)
         if found is None:
             return None, (
                 f"restore {name}: backup {restore.source.backup} of schedule {sched.name} is not a complete, "
-                "unbroken backup in the bucket"
+                f"unbroken backup in bucket {from_bucket}"
             )
         backup, kind, base = found.name, found.kind, found.base
 
-    bucket = config.buckets[sched.bucket]
+    bucket = config.buckets[from_bucket]
     if chain is None:
         chain = inv.chain_of(base)
     renames = dict(restore.target.databases)
@@ -108,7 +118,7 @@ def decide_restore(
         id=restore_id(name),
         service=restore.target.service,
         schedule=sched.name,
-        bucket=sched.bucket,
+        bucket=from_bucket,
         backup=backup,
         restore=name,
         from_service=sched.service,
@@ -123,6 +133,19 @@ def decide_restore(
         depends_on=depends,
     )
     return action, None
+
+
+def _copy_of(export: ExportAction, decision: ScheduleDecision | None, bucket: str) -> str | None:
+    if decision is None:
+        return None
+    return next(
+        (
+            a.id
+            for a in decision.actions
+            if isinstance(a, CopyAction) and a.bucket == bucket and a.backup == export.backup
+        ),
+        None,
+    )
 
 
 def _after(export: ExportAction, decision: ScheduleDecision | None) -> tuple[str, ...]:
