@@ -73,6 +73,10 @@ class ObjectMissing(StoreError):
     """An object that was asked for (``Store.open``) does not exist."""
 
 
+class NotSupported(StoreError):
+    """The provider (or this reconciler on it) does not support the operation yet."""
+
+
 class ClickHouseError(ReconcilerError):
     """ClickHouse refused or failed a statement; ``code`` is ClickHouse's error code."""
 

@@ -25,6 +25,8 @@ from reconciler.model import (
     CopyTarget,
     Credentials,
     Drill,
+    Immutability,
+    LockMode,
     ManagedBackups,
     NewService,
     Notify,
@@ -114,6 +116,15 @@ def _bucket(name: str, spec: dict[str, Any]) -> Bucket:
         endpoint=spec.get("endpoint"),
         gcs_json_endpoint=spec.get("gcs_json_endpoint"),
         credentials=Credentials(**(spec.get("credentials") or {})),
+        storage_class=spec.get("storage_class"),
+        immutability=_immutability(spec["immutability"]) if spec.get("immutability") is not None else None,
+        price_per_gib_month=float(spec["price_per_gib_month"]) if spec.get("price_per_gib_month") is not None else None,
+    )
+
+
+def _immutability(spec: dict[str, Any]) -> Immutability:
+    return Immutability(
+        mode=LockMode(spec["mode"]), days=int(spec["days"]), recover_deleted=bool(spec.get("recover_deleted", False))
     )
 
 
@@ -136,6 +147,7 @@ def _retention(retention: dict[str, Any]) -> Retention:
         keep_yearly=_int(retention.get("keep_yearly")),
         keep_within=_duration(retention.get("keep_within")),
         min_valid=int(retention.get("min_valid", 1)),
+        min_age=_duration(retention.get("min_age")),
     )
 
 

@@ -86,6 +86,7 @@ def check_rules(doc: Document) -> Findings:
         _check_bucket(c, name)
     for name in c.schedules:
         _check_schedule(c, name)
+        _check_compliance(c, name)
     for name in c.snapshots:
         _check_snapshot(c, name)
     for name in c.restores:
@@ -299,6 +300,15 @@ def _check_bucket(c: _Checker, name: str) -> None:
     for key in credentials:
         if key in LITERAL_SECRET_FIELDS:
             _require_env(c, path + ("credentials", key))
+    if provider in ("gcs", "azure"):
+        for key, what in (("immutability", "immutability (object lock)"), ("storage_class", "storage_class")):
+            if key in bucket:
+                c.error(
+                    path + (key,),
+                    f"`{key}` is not supported yet for {provider} buckets: {what} is supported on s3 only; "
+                    "remove it, or use an s3 bucket",
+                    at_key=True,
+                )
 
 
 # --------------------------------------------------------------------------------------------
@@ -343,7 +353,7 @@ def _check_schedule(c: _Checker, name: str) -> None:
     if "databases" in schedule and "tables" in schedule:
         c.error(path + ("tables",), f"schedule `{name}` lists both `databases` and `tables`; keep one of them")
     _check_include_access(c, path, schedule)
-    for key in ("every", "cleanup_after", "keep_within", "checksums_every", "drill_every"):
+    for key in ("every", "cleanup_after", "keep_within", "min_age", "checksums_every", "drill_every"):
         _check_duration(c, path, key)
     validate = _map(schedule.get("validate"))
     drill = _map(validate.get("drill"))
@@ -410,6 +420,7 @@ _DURATION_PATHS: dict[str, Path] = {
     "every": ("every",),
     "cleanup_after": ("cleanup_after",),
     "keep_within": ("retention", "keep_within"),
+    "min_age": ("retention", "min_age"),
     "checksums_every": ("validate", "checksums_every"),
     "drill_every": ("validate", "drill", "every"),
 }
@@ -673,3 +684,82 @@ def _check_notify(c: _Checker, index: int, hook: dict[str, Any]) -> None:
             "a webhook `url` must be an http:// or https:// URL (its value is not shown: it is a secret); "
             "give it the webhook's URL, best through `${SOME_VAR}` (e.g. `url: ${SLACK_WEBHOOK_URL}`)",
         )
+
+
+# --------------------------------------------------------------------------------------------
+# Compliance: min_age against what retention can keep, storage classes that cannot be read
+# --------------------------------------------------------------------------------------------
+
+#: S3 classes whose objects must be restored before they can be read (docs/compliance.md)
+COLD_STORAGE_CLASSES = ("GLACIER", "DEEP_ARCHIVE")
+_RULE_PERIODS = {
+    "keep_hourly": timedelta(hours=1),
+    "keep_daily": timedelta(days=1),
+    "keep_weekly": timedelta(weeks=1),
+    "keep_monthly": timedelta(days=31),
+    "keep_yearly": timedelta(days=366),
+}
+
+
+def schedule_interval(schedule: dict[str, Any]) -> timedelta | None:
+    """The time between two slots: `every`, or the mean gap of the cron's next ten ticks."""
+    every = _duration(schedule.get("every"))
+    if every is not None:
+        return every
+    cron = _str(schedule.get("cron"))
+    if cron is None or cron_problem(cron):
+        return None
+    it = croniter(cron.strip(), _CRON_PROBE)
+    ticks = [it.get_next(datetime) for _ in range(11)]
+    return (ticks[-1] - ticks[0]) / 10
+
+
+def retention_horizon(retention: dict[str, Any], interval: timedelta | None) -> timedelta | None:
+    """The longest age the rules can keep a backup to (about), or None when they keep everything."""
+    spans: list[timedelta] = []
+    step = interval or timedelta(0)
+    n = retention.get("keep_last")
+    if isinstance(n, int) and n > 0 and interval is not None:
+        spans.append(interval * n)
+    for rule, period in _RULE_PERIODS.items():
+        n = retention.get(rule)
+        if isinstance(n, int) and n > 0:
+            spans.append(max(period, step) * n)
+    within = _duration(retention.get("keep_within"))
+    if within is not None and within > timedelta(0):
+        spans.append(within + step)
+    if not spans:
+        return None  # no rule: everything is kept
+    return max(spans)
+
+
+def _check_compliance(c: _Checker, name: str) -> None:
+    path: Path = ("schedules", name)
+    schedule = _map(c.schedules[name])
+    retention = _map(schedule.get("retention"))
+    min_age = _duration(retention.get("min_age"))
+    if min_age is not None and min_age > timedelta(0):
+        horizon = retention_horizon(retention, schedule_interval(schedule))
+        if horizon is not None and min_age > horizon:
+            c.warn(
+                path + ("retention", "min_age"),
+                f"schedule `{name}`: min_age={retention['min_age']} is longer than its retention rules keep a backup "
+                f"(about {_days(horizon)}); every backup is kept for min_age, which stores more than the rules say",
+            )
+    bucket = _map(c.buckets.get(_str(schedule.get("bucket")) or ""))
+    storage_class = _str(bucket.get("storage_class"))
+    if bucket.get("provider") == "s3" and storage_class in COLD_STORAGE_CLASSES:
+        validate = _map(schedule.get("validate"))
+        if validate.get("after_export", "manifest") != "none" or "checksums_every" in validate or "drill" in validate:
+            c.error(
+                path + ("validate",) if "validate" in schedule else path + ("bucket",),
+                f"bucket `{schedule.get('bucket')}` writes with storage_class {storage_class}, whose objects cannot "
+                f"be read until restored, so schedule `{name}` cannot validate its backups; set "
+                "`validate: {after_export: none}` without checksums_every or drill, or use another storage_class "
+                "(e.g. GLACIER_IR or STANDARD_IA)",
+            )
+
+
+def _days(td: timedelta) -> str:
+    days = td.total_seconds() / 86400
+    return f"{days:.0f}d" if days >= 1 else f"{td.total_seconds() / 3600:.0f}h"

@@ -101,6 +101,20 @@ class Credentials:
         return [v for v in self.__dict__.values() if isinstance(v, str) and v]
 
 
+class LockMode(str, Enum):
+    COMPLIANCE = "compliance"
+    GOVERNANCE = "governance"
+
+
+@dataclass(frozen=True)
+class Immutability:
+    """S3 Object Lock: the default retention that must be in force on the bucket (docs/compliance.md)."""
+
+    mode: LockMode
+    days: int
+    recover_deleted: bool = False
+
+
 @dataclass(frozen=True)
 class Bucket:
     name: str
@@ -111,6 +125,9 @@ class Bucket:
     endpoint: str | None = None  # S3 API endpoint (S3-compatible servers; GCS's S3-interop endpoint)
     credentials: Credentials = field(default_factory=Credentials)
     gcs_json_endpoint: str | None = None  # GCS JSON API endpoint the reconciler itself reads with
+    storage_class: str | None = None  # s3: the class ClickHouse writes with (s3_storage_class)
+    immutability: Immutability | None = None  # s3: the Object Lock default retention that must be in force
+    price_per_gib_month: float | None = None  # prices the plan's storage estimate
 
     def url(self, key: str = "") -> str:
         """The user-facing address of a key: ``s3://bucket/key``."""
@@ -128,6 +145,7 @@ class Retention:
     keep_yearly: int | None = None
     keep_within: timedelta | None = None
     min_valid: int = 1
+    min_age: timedelta | None = None  # compliance floor: nothing younger is pruned
 
     @property
     def is_empty(self) -> bool:

@@ -15,7 +15,9 @@ default. A backup kept by any rule is kept. No rule at all keeps everything.
 
 Floors, whatever the rules: the newest ``max(min_valid, 1)`` validated backups, or, when no
 candidate is validated (the schedule validates nothing, or nothing yet), the newest
-``max(min_valid, 1)`` complete ones; every base, transitively, of a kept incremental. (Running
+``max(min_valid, 1)`` complete ones; every backup younger than ``min_age`` (its age is
+``now - slot``: a compliance floor, whatever the rules); every base, transitively, of a kept
+incremental. (Running
 exports and the plan's own export are the caller's: ``plan/schedules.py``.)
 
 What restic does (read in restic/restic ``internal/restic/snapshot_policy.go``, ``ApplyPolicy``,
@@ -119,8 +121,11 @@ def kept_by_rules(policy: Retention, candidates: Sequence[Candidate]) -> dict[st
     return kept
 
 
-def retain(policy: Retention, candidates: Sequence[Candidate]) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """(kept: name -> reasons, pruned: name -> reason) over complete backups."""
+def retain(
+    policy: Retention, candidates: Sequence[Candidate], now: datetime | None = None
+) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """(kept: name -> reasons, pruned: name -> reason) over complete backups. ``now`` ages the
+    backups for ``min_age`` (without it, min_age keeps nothing extra)."""
     kept = kept_by_rules(policy, candidates)
     newest_first = _newest_first(candidates)
     floor = max(policy.min_valid, 1)
@@ -133,6 +138,10 @@ def retain(policy: Retention, candidates: Sequence[Candidate]) -> tuple[dict[str
         label = f"min_valid={policy.min_valid}" if policy.min_valid else "newest"
         for c in [c for c in newest_first if c.complete][:floor]:
             kept.setdefault(c.name, []).append(f"{label} (nothing validated)")
+    if policy.min_age is not None and policy.min_age > timedelta(0) and now is not None:
+        for c in candidates:
+            if now - c.time < policy.min_age:  # younger than min_age: a compliance floor
+                kept.setdefault(c.name, []).append(f"min_age={_dur(policy.min_age)}")
     by_name = {c.name: c for c in candidates}
     # bases of kept incrementals, transitively: walk each kept chain down to its full
     for name in list(kept):

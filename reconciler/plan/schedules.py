@@ -296,7 +296,7 @@ def _decide_prunes(
     if d.export is not None and d.export.backup:
         slot = latest_slot(schedule, now)
         candidates.append(Candidate(d.export.backup, slot, d.export.kind, d.export.base, False, complete=False))
-    _, by_retention = retain(schedule.retention, candidates)
+    _, by_retention = retain(schedule.retention, candidates, now)
     if d.export is not None:
         by_retention.pop(d.export.backup or "", None)  # never prune what this plan makes
 

@@ -26,7 +26,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO, ClassVar, Protocol, TypeVar, cast
 
-from ..errors import BucketMissing, ObjectMissing, PreconditionFailed, ReconcilerError, StoreError, TemporaryError
+from ..errors import (
+    BucketMissing,
+    NotSupported,
+    ObjectMissing,
+    PreconditionFailed,
+    ReconcilerError,
+    StoreError,
+    TemporaryError,
+)
 from ..model import Bucket
 from ..redact import HIDDEN, redact
 from ..retry import DEFAULT_POLICY, RetryPolicy
@@ -42,6 +50,50 @@ class ObjectInfo:
     size: int
     etag: str  # S3/Azure ETag (quotes stripped), GCS generation as a string
     last_modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectVersion:
+    """One version of an object, or a delete marker, of a versioned bucket."""
+
+    key: str
+    version_id: str
+    size: int
+    is_latest: bool
+    delete_marker: bool
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class LockConfiguration:
+    """A bucket's versioning and its Object Lock default retention (docs/compliance.md).
+    ``mode`` is ``compliance`` or ``governance`` (lowercase), ``days`` the default retention in
+    days (a default in years counts 365 days a year); both None without a default retention."""
+
+    versioning: bool
+    lock_enabled: bool = False
+    mode: str | None = None
+    days: int | None = None
+
+
+@dataclass(frozen=True)
+class ObjectRetention:
+    """The lock of one object version: its mode and the end of its retention (None: not locked)."""
+
+    mode: str | None
+    retain_until: datetime | None
+
+
+@dataclass(frozen=True)
+class VersionRefusal:
+    """A version the store would not delete: its error code (``AccessDenied`` under a lock) and cause."""
+
+    code: str
+    cause: str
+
+    @property
+    def locked(self) -> bool:
+        return self.code == "AccessDenied"
 
 
 class Store(Protocol):
@@ -95,6 +147,26 @@ class Store(Protocol):
 
     def abort_uploads(self, prefix: str) -> int:
         """Abort unfinished multipart uploads under ``prefix`` (S3); 0 where there are none."""
+        ...
+
+    def lock_configuration(self) -> LockConfiguration:
+        """The bucket's versioning and Object Lock default retention (asked once per store; a
+        provider without them here: not versioned, no lock, no request)."""
+        ...
+
+    def list_versions(self, prefix: str) -> Iterator[ObjectVersion]:
+        """Every version and delete marker under ``prefix``, by key, newest first within a key.
+        ``NotSupported`` where the reconciler does not handle versions of that provider yet."""
+        ...
+
+    def delete_versions(self, versions: Iterable[tuple[str, str]]) -> dict[tuple[str, str], VersionRefusal]:
+        """Delete versions (key, version id) in batches (a delete marker is a version too). Returns
+        the ones refused (under an object lock: ``AccessDenied``); a version already gone counts
+        as deleted. ``NotSupported`` where versions are not handled yet."""
+        ...
+
+    def head_retention(self, key: str, version_id: str | None = None) -> ObjectRetention | None:
+        """The lock of an object (its current version, or ``version_id``); None if absent."""
         ...
 
 
@@ -461,6 +533,32 @@ class BaseStore(abc.ABC):
 
     def abort_uploads(self, prefix: str) -> int:
         return 0
+
+    # ----------------------------------------------------------------------------------------
+    # versions and object locks (S3 and the memory store; others: not supported yet)
+    # ----------------------------------------------------------------------------------------
+
+    def _not_supported(self, what: str) -> NotSupported:
+        return NotSupported(f"{self.provider} {what} on {self.description}: object versions are not supported yet")
+
+    def lock_configuration(self) -> LockConfiguration:
+        cached: LockConfiguration | None = getattr(self, "_lock_config", None)
+        if cached is None:
+            cached = self._lock_configuration()
+            self._lock_config = cached
+        return cached
+
+    def _lock_configuration(self) -> LockConfiguration:
+        return LockConfiguration(versioning=False)
+
+    def list_versions(self, prefix: str) -> Iterator[ObjectVersion]:
+        raise self._not_supported("ListObjectVersions")
+
+    def delete_versions(self, versions: Iterable[tuple[str, str]]) -> dict[tuple[str, str], VersionRefusal]:
+        raise self._not_supported("DeleteObjectVersions")
+
+    def head_retention(self, key: str, version_id: str | None = None) -> ObjectRetention | None:
+        raise self._not_supported("HeadObject (retention)")
 
 
 class RangedReader(io.RawIOBase):

@@ -24,15 +24,25 @@ import hashlib
 import io
 import itertools
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import BucketMissing, ObjectMissing, PreconditionFailed, TemporaryError
 from ..model import Bucket, Provider
 from ..retry import RetryPolicy
-from .base import BaseStore, Download, ObjectInfo, Operations, Page
+from .base import (
+    BaseStore,
+    Download,
+    LockConfiguration,
+    ObjectInfo,
+    ObjectRetention,
+    ObjectVersion,
+    Operations,
+    Page,
+    VersionRefusal,
+)
 from .errormap import SERVER_ERRORS, TOO_MANY_REQUESTS, ErrorTable, Failure, Refused, row
 
 #: what the memory "server" answers, what we raise (the first row that matches; else ``StoreError``)
@@ -76,9 +86,45 @@ class Fault:
 
 
 @dataclass
+class _Version:
+    """One version of a key in a versioned bucket (``obj`` None: a delete marker)."""
+
+    version_id: str
+    obj: StoredObject | None
+    last_modified: datetime
+    mode: str | None = None
+    retain_until: datetime | None = None
+
+
+@dataclass
 class _Bucket:
     objects: dict[str, StoredObject] = field(default_factory=dict)
     uploads: dict[str, str] = field(default_factory=dict)  # upload id -> key
+    versioned: bool = False
+    #: Object Lock default retention: (mode, days), as S3 applies it to every new version
+    lock: tuple[str, int] | None = None
+    lock_enabled: bool = False
+    history: dict[str, list[_Version]] = field(default_factory=dict)  # key -> versions, oldest first
+
+    def record(self, key: str, obj: StoredObject | None, version_id: str, now: datetime) -> None:
+        """A new version (or delete marker) of ``key``; the current object follows it."""
+        if not self.versioned:
+            return
+        mode, until = None, None
+        if obj is not None and self.lock is not None:
+            mode, until = self.lock[0], now + timedelta(days=self.lock[1])
+        self.history.setdefault(key, []).append(_Version(version_id, obj, now, mode, until))
+
+    def settle(self, key: str) -> None:
+        """The current object of ``key`` after versions were removed: the newest, unless a marker."""
+        versions = self.history.get(key) or []
+        if not versions:
+            self.history.pop(key, None)
+            self.objects.pop(key, None)
+        elif versions[-1].obj is None:
+            self.objects.pop(key, None)
+        else:
+            self.objects[key] = versions[-1].obj
 
 
 class MemoryStorage:
@@ -107,6 +153,28 @@ class MemoryStorage:
     def create_bucket(self, name: str) -> None:
         with self.lock:
             self.buckets.setdefault(name, _Bucket())
+
+    def enable_versioning(self, name: str) -> None:
+        """Versioning on: every write keeps the older versions, a delete leaves a marker."""
+        with self.lock:
+            self.create_bucket(name)
+            self.buckets[name].versioned = True
+
+    def set_object_lock(self, name: str, mode: str | None, days: int | None) -> None:
+        """Object Lock on the bucket (versioning with it), with a default retention of ``days``
+        in ``mode`` (``compliance``/``governance``), or none when ``mode`` is None."""
+        with self.lock:
+            self.enable_versioning(name)
+            b = self.buckets[name]
+            b.lock_enabled = True
+            b.lock = (mode, days) if mode and days else None
+
+    def versions(self, name: str) -> dict[str, list[tuple[str, bool]]]:
+        """key -> [(version id, is a delete marker)], oldest first: what a test looks at."""
+        with self.lock:
+            return {
+                k: [(v.version_id, v.obj is None) for v in vs] for k, vs in sorted(self.buckets[name].history.items())
+            }
 
     def drop_bucket(self, name: str) -> None:
         with self.lock:
@@ -302,6 +370,7 @@ class MemoryStore(BaseStore):
                 _refuse_unless(_found(current).etag == if_match)
             stored = StoredObject(bytes(data), self.storage.etag(data), self.storage.clock())
             objects[key] = stored
+            self._bucket().record(key, stored, stored.etag, stored.last_modified)
             return stored.etag
 
     def _delete(self, key: str, etag: str | None) -> None:
@@ -309,17 +378,105 @@ class MemoryStore(BaseStore):
             objects = self._objects(self.ops.delete, key)
             if etag is not None:
                 _refuse_unless(_found(objects.get(key)).etag == etag)
-            objects.pop(key, None)
+            self._remove(key)
 
     def _delete_keys(self, keys: builtins.list[str]) -> Mapping[str, Failure | None]:
         with self.storage.lock:
-            objects = self._objects(self.ops.delete_batch)
+            self._objects(self.ops.delete_batch)
             answers: dict[str, Failure | None] = {}
             for key in keys:
                 answers[key] = self.storage.fault(self.ops.delete_batch, key, per_key=True)
                 if answers[key] is None:
-                    objects.pop(key, None)
+                    self._remove(key)
             return answers
+
+    def _bucket(self) -> _Bucket:
+        return self.storage.buckets[self.bucket]
+
+    def _remove(self, key: str) -> None:
+        """A plain delete: gone, or on a versioned bucket a delete marker over it."""
+        b = self._bucket()
+        if b.versioned and key in b.objects:
+            b.record(key, None, self.storage.etag(b"marker"), self.storage.clock())
+        b.objects.pop(key, None)
+
+    # -- versions and Object Lock ------------------------------------------------------------
+
+    def _lock_configuration(self) -> LockConfiguration:
+        def ask() -> LockConfiguration:
+            with self.storage.lock:
+                self._objects("GetBucketVersioning")
+                b = self._bucket()
+                mode, days = b.lock if b.lock else (None, None)
+                return LockConfiguration(b.versioned, b.lock_enabled, mode, days)
+
+        return self._call("GetBucketVersioning", "", ask)
+
+    def list_versions(self, prefix: str) -> Iterator[ObjectVersion]:
+        def page() -> builtins.list[ObjectVersion]:
+            with self.storage.lock:
+                self._objects("ListObjectVersions", prefix)
+                out = []
+                for key, versions in sorted(self._bucket().history.items()):
+                    if not key.startswith(prefix):
+                        continue
+                    for i, v in reversed(builtins.list(enumerate(versions))):
+                        size = len(v.obj.data) if v.obj is not None else 0
+                        out.append(
+                            ObjectVersion(
+                                key, v.version_id, size, i == len(versions) - 1, v.obj is None, v.last_modified
+                            )
+                        )
+                return out
+
+        yield from self._call("ListObjectVersions", prefix, page)
+
+    def delete_versions(self, versions: Iterable[tuple[str, str]]) -> dict[tuple[str, str], VersionRefusal]:
+        wanted = builtins.list(dict.fromkeys(versions))
+
+        def batch(part: builtins.list[tuple[str, str]]) -> dict[tuple[str, str], VersionRefusal]:
+            refused: dict[tuple[str, str], VersionRefusal] = {}
+            with self.storage.lock:
+                self._objects(self.ops.delete_batch)
+                b, now = self._bucket(), self.storage.clock()
+                for key, vid in part:
+                    history = b.history.get(key) or []
+                    found = next((v for v in history if v.version_id == vid), None)
+                    if found is None:
+                        continue  # gone already
+                    if found.retain_until is not None and found.retain_until > now:
+                        refused[(key, vid)] = VersionRefusal(
+                            "AccessDenied", "AccessDenied: Access Denied because object protected by object lock."
+                        )
+                        continue
+                    history.remove(found)
+                    b.settle(key)
+            return refused
+
+        out: dict[tuple[str, str], VersionRefusal] = {}
+        for i in range(0, len(wanted), self.delete_batch):
+            out.update(
+                self._call(self.ops.delete_batch, "", functools.partial(batch, wanted[i : i + self.delete_batch]))
+            )
+        return out
+
+    def head_retention(self, key: str, version_id: str | None = None) -> ObjectRetention | None:
+        def head() -> ObjectRetention | None:
+            with self.storage.lock:
+                self._objects(self.ops.head, key)
+                b = self._bucket()
+                history = b.history.get(key) or []
+                if version_id is not None:
+                    v = next((v for v in history if v.version_id == version_id), None)
+                elif history:
+                    v = history[-1]
+                else:
+                    return ObjectRetention(None, None) if key in b.objects else None
+                if v is None or v.obj is None:
+                    return None
+                return ObjectRetention(v.mode, v.retain_until)
+
+        return self._call(self.ops.head, key, head)
 
     def abort_uploads(self, prefix: str) -> int:
         def pending() -> builtins.list[str]:
