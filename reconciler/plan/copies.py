@@ -145,7 +145,7 @@ def _decide_one(
             candidates[name] = Candidate(name, b.slot, b.kind or "full", b.base, False)  # type: ignore[arg-type]
     if export is not None and export.backup:
         candidates[export.backup] = Candidate(export.backup, latest, export.kind, export.base, False, complete=False)
-    kept, pruned = retain(schedule.copy_retention(target), list(candidates.values()))
+    kept, pruned = retain(schedule.copy_retention(target), list(candidates.values()), now)
 
     planned: dict[str, CopyAction] = {}
     blocked: set[str] = set()
