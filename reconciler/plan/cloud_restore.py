@@ -57,7 +57,7 @@ def decide_cloud_restore(restore: Restore, config: Config, observed: Observed) -
 
     backup = _choose(st, restore.source.backup)
     if backup is None:
-        what = "a complete (done) backup" if restore.source.backup == "latest" else f"backup {restore.source.backup}"
+        what = "complete (done) backup" if restore.source.backup == "latest" else f"backup {restore.source.backup}"
         return None, f"restore {name}: ClickHouse Cloud has no {what} of service {source} to restore"
 
     new_service = {
