@@ -9,6 +9,7 @@ from typing import Any
 from ..cloud.settings import declared_bucket_of, shown
 from ..model import BackupState, CloudState, Config, Observed, iso
 from ..model.slots import latest_slot, previous_slot, slot_name
+from .snapshot_status import snapshot_status
 from .words import ago, describe_schedule, duration
 
 
@@ -74,7 +75,10 @@ def status_report(config: Config, observed: Observed, now: datetime) -> dict[str
             }
         )
         schedules.append(entry)
-    return {"now": iso(now), "schedules": schedules, "cloud": cloud_status(config, observed.cloud)}
+    doc = {"now": iso(now), "schedules": schedules, "cloud": cloud_status(config, observed.cloud)}
+    if observed.snapshots:
+        doc["snapshots"] = snapshot_status(config, observed)
+    return doc
 
 
 def _validation(b: Any) -> dict[str, Any] | None:

@@ -40,7 +40,7 @@ def _what_of(a: Action) -> str:
         case ExportAction():
             return f" ({a.kind}" + (f" on {a.base}" if a.base else "") + ")"
         case ValidateAction():
-            return f" ({a.level.value})"
+            return f" ({a.level.value}" + (", adopt" if a.adopt is not None else "") + ")"
         case CloudRestoreAction():
             return f" (Cloud backup {a.backup} of {a.service} → new service {a.new_service.get('name')})"
         case RestoreAction():
@@ -145,8 +145,9 @@ def status_text(doc: dict[str, Any]) -> str:
                 line += f"  ({b['error']})"
             lines.append(line)
         lines.append("")
-    if not doc["schedules"]:
+    if not doc["schedules"] and not doc.get("snapshots"):
         lines.append("No schedules declared.")
+    lines += snapshot_status_lines(doc.get("snapshots") or [])
     lines += cloud_status_lines(doc.get("cloud") or [])
     for bucket, runs in (doc.get("runs") or {}).items():
         lines.append(f"Last runs in bucket {bucket}:" if runs else f"No runs recorded in bucket {bucket}.")
@@ -209,3 +210,22 @@ def validate_text(file: str, sections: dict[str, int], unset: tuple[tuple[str, s
             "plan, apply, drift and status need them"
         )
     return "\n".join(lines) + "\n"
+
+
+def snapshot_status_lines(entries: list[dict[str, Any]]) -> list[str]:
+
+    if not entries:
+        return []
+    lines = ["Snapshots:"]
+    for s in entries:
+        v = s["validation"]
+        vtext = f"{v['level']} {v['result']}" if v else "not validated"
+        until = f"kept until the end of {s['keep_until']}" if s["keep_until"] else "kept until removed"
+        if not s["declared"]:
+            until = "no longer declared: left in the bucket"
+        lines.append(
+            f"  {s['snapshot']:<24} {s['state']:<10} {human_size(s['size']):>10}  {vtext}; {until}"
+            f" (service {s['service']}, bucket {s['bucket']})"
+        )
+    lines.append("")
+    return lines

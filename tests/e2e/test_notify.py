@@ -116,8 +116,11 @@ def test_apply_success_and_drift_are_told_to_the_webhooks_that_asked(
     assert quiet.code == 0 and len(hooks["alerts"].bodies()) == 2 and len(hooks["ok"].bodies()) == 1
 
     # the URLs are secrets: in no output, no plan file, no object in the bucket
-    objects = [s3.get_object(Bucket=s3_bucket.bucket, Key=k)["Body"].read().decode("utf-8", "replace")
-               for k in keys(s3, s3_bucket.bucket) if not k.endswith((".bin", ".mrk2", ".cmrk2"))]
+    objects = [
+        s3.get_object(Bucket=s3_bucket.bucket, Key=k)["Body"].read().decode("utf-8", "replace")
+        for k in keys(s3, s3_bucket.bucket)
+        if not k.endswith((".bin", ".mrk2", ".cmrk2"))
+    ]
     texts = [r.out + r.err for r in outputs] + [(tmp_path / "plan.json").read_text()] + objects
     no_url_in([hooks["ok"].url, hooks["alerts"].url], *texts)
 
@@ -148,8 +151,14 @@ def test_a_failed_apply_is_told_with_its_run_record(
         Bucket=s3_bucket.bucket,
         Key=lock,
         Body=json.dumps(
-            {"format_version": "1", "lock_id": "other-run", "host": "ci-7", "pid": 42,
-             "started_at": "2026-11-25T05:59:00Z", "lease_expires_at": "2099-01-01T00:00:00Z"}
+            {
+                "format_version": "1",
+                "lock_id": "other-run",
+                "host": "ci-7",
+                "pid": 42,
+                "started_at": "2026-11-25T05:59:00Z",
+                "lease_expires_at": "2099-01-01T00:00:00Z",
+            }
         ).encode(),
     )
     held = run("apply", "-f", cfg, "--now", NOW, "--auto-approve")

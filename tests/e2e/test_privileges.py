@@ -46,7 +46,11 @@ def engine_dir(tmp_path: Path, name: str, *grants: str) -> Path:
 def plan(cwd: Path, cfg: Path, env: dict[str, str], *more: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "reconciler", *more, "-f", str(cfg), "--now", NOW, "--format", "json"],
-        env=env, cwd=cwd, capture_output=True, text=True, timeout=300,
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -66,8 +70,12 @@ def test_missing_grants_are_drift_with_the_grant_that_fixes_them_and_hold_back_w
             },
         },
     )
-    env = {**os.environ, "TEST_S3_KEY": s3_server.access_key, "TEST_S3_SECRET": s3_server.secret_key,
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "TEST_S3_KEY": s3_server.access_key,
+        "TEST_S3_SECRET": s3_server.secret_key,
+        "PYTHONPATH": str(ROOT),
+    }
 
     # like ClickHouse Cloud's default_role: everything a schema owner does, but no BACKUP
     no_backup = engine_dir(tmp_path, "no-backup", "GRANT SHOW, SELECT, INSERT, ALTER, CREATE, DROP, S3 ON *.*")

@@ -175,3 +175,10 @@ def test_snapshot_deleted_by_hand_is_drift_and_one_removed_from_config_is_kept(
     assert "no longer declared" in unmanaged[0]["detail"]
     assert run("apply", "-f", cfg, "--now", now_text(), "--auto-approve").code == 0
     assert keys(s3, s3_bucket.bucket, kept) == before
+    status = run("status", "-f", cfg, "--format", "json", "--now", now_text()).json()
+    assert [(s["snapshot"], s["state"], s["declared"]) for s in status["snapshots"]] == [
+        ("before-migration", "absent", True),
+        ("before-reindex", "complete", False),
+    ]
+    text = run("status", "-f", cfg, "--now", now_text()).out
+    assert "before-reindex" in text and "no longer declared" in text

@@ -90,8 +90,11 @@ def test_the_plan_withholds_the_export_and_what_waits_on_it() -> None:
 
 def test_the_plan_withholds_a_restore_whose_target_user_cannot_insert() -> None:
     config, observed = make([backup("20261125T030000Z")], restores=restore_decl())
-    lacking = {"CREATE DATABASE ON `shop_restored`.*": True, "CREATE TABLE ON `shop_restored`.*": True,
-               "INSERT ON `shop_restored`.*": False}
+    lacking = {
+        "CREATE DATABASE ON `shop_restored`.*": True,
+        "CREATE TABLE ON `shop_restored`.*": True,
+        "INSERT ON `shop_restored`.*": False,
+    }
     plan = build_plan(config, _with(observed, "staging", lacking), NOW)
     assert plan.actions == ()
     (d,) = plan.drift
