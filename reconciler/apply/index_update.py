@@ -12,7 +12,7 @@ from ..errors import ReconcilerError
 from ..model import ActionType, Plan
 from .context import ApplyContext
 
-BACKUP_ACTIONS = (ActionType.EXPORT, ActionType.VALIDATE, ActionType.PRUNE)
+BACKUP_ACTIONS = (ActionType.EXPORT, ActionType.COPY, ActionType.VALIDATE, ActionType.PRUNE)
 
 
 def touched_schedules(plan: Plan) -> set[str]:
@@ -24,10 +24,14 @@ def refresh(ctx: ApplyContext, schedules: Iterable[str]) -> int:
     """Write each schedule's index where it is missing or differs from the bucket. Returns how
     many were written. A failure only costs later plans some reads: it is a warning."""
     written = 0
-    for schedule in sorted(schedules):
+    for schedule, where in sorted(
+        (n, b)
+        for n in schedules
+        for b in (ctx.config.schedules[n].bucket, *(c.bucket for c in ctx.config.schedules[n].copies))
+    ):
         s = ctx.config.schedules[schedule]
-        bucket = ctx.config.buckets[s.bucket]
-        store = ctx.conns.store(s.bucket)
+        bucket = ctx.config.buckets[where]  # the schedule's bucket, or a copy bucket: each has its index
+        store = ctx.conns.store(where)
         key = layout.index_key(bucket, s.service, schedule)
         try:
             read = read_schedule(store, layout.schedule_prefix(bucket, s.service, schedule), key, (s.service, schedule))

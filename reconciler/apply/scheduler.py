@@ -16,6 +16,7 @@ from ..model import (
     ActionType,
     CloudRestoreAction,
     ConfigureAction,
+    CopyAction,
     ExportAction,
     Outcome,
     OutcomeStatus,
@@ -27,6 +28,7 @@ from ..redact import redact
 from .cloud_restore import run_cloud_restore
 from .configure import run_configure
 from .context import ApplyContext
+from .copy import run_copy
 from .export import run_export
 from .prune import run_prune
 from .restore import run_restore
@@ -36,6 +38,7 @@ from .validate import run_validate
 EXECUTORS: dict[type[Action], Callable[[ApplyContext, Any], Outcome]] = {
     ConfigureAction: run_configure,
     ExportAction: run_export,
+    CopyAction: run_copy,
     ValidateAction: run_validate,
     RestoreAction: run_restore,
     CloudRestoreAction: run_cloud_restore,

@@ -51,8 +51,9 @@ class CopyDecision:
 
 
 def copy_method(source: Bucket, target: Bucket) -> str:
-    """``server-side`` where the provider copies within itself (the same S3 endpoint and
-    account, the same Azure account, GCS), else ``streamed`` through the reconciler."""
+    """``server-side`` where the provider copies within itself (the same S3 endpoint and access
+    key: CopyObject/UploadPartCopy; GCS: objects.rewrite), else ``streamed`` through the
+    reconciler. Azure copies are streamed (copy from URL is not used yet)."""
     if source.provider != target.provider:
         return "streamed"
     if source.provider == Provider.S3:
@@ -61,9 +62,7 @@ def copy_method(source: Bucket, target: Bucket) -> str:
         )
         return "server-side" if same else "streamed"
     if source.provider == Provider.AZURE:
-        a, b = source.credentials, target.credentials
-        same_account = (a.connection_string or a.account_name) == (b.connection_string or b.account_name)
-        return "server-side" if same_account and (source.endpoint or "") == (target.endpoint or "") else "streamed"
+        return "streamed"
     return "server-side" if (source.gcs_json_endpoint or "") == (target.gcs_json_endpoint or "") else "streamed"
 
 

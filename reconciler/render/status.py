@@ -69,6 +69,7 @@ def status_report(config: Config, observed: Observed, now: datetime) -> dict[str
                         "validation": _validation(b),
                         "strongest_passed": _strongest(b),
                         "error": b.error,
+                        **_copies(b.name, observed.copies.get(name, {}), s.copies),
                     }
                     for b in inv.backups
                 ],
@@ -79,6 +80,28 @@ def status_report(config: Config, observed: Observed, now: datetime) -> dict[str
     if observed.snapshots:
         doc["snapshots"] = snapshot_status(config, observed)
     return doc
+
+
+def _copies(name: str, copies: Mapping[str, Any], declared: Any) -> dict[str, Any]:
+    """Per copy bucket the state of this backup's copy there (``ok``: complete and its last
+    validation passed), and how many copies are valid; nothing for a schedule without copies."""
+    if not declared:
+        return {}
+    out: dict[str, str] = {}
+    for c in declared:
+        inv = copies.get(c.bucket)
+        found = next((b for b in inv.backups if b.name == name), None) if inv is not None else None
+        if inv is None:
+            out[c.bucket] = "unknown"
+        elif found is None:
+            out[c.bucket] = "missing"
+        elif found.state == BackupState.COMPLETE and found.broken:
+            out[c.bucket] = "broken"
+        elif found.state == BackupState.COMPLETE and found.validated:
+            out[c.bucket] = "ok"
+        else:
+            out[c.bucket] = found.state.value
+    return {"copies": out, "valid_copies": sum(1 for v in out.values() if v == "ok")}
 
 
 def _validation(b: Any) -> dict[str, Any] | None:

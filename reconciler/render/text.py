@@ -10,6 +10,7 @@ from ..model import (
     ActionType,
     ApplyResult,
     CloudRestoreAction,
+    CopyAction,
     Drift,
     ExportAction,
     OutcomeStatus,
@@ -23,6 +24,7 @@ from .status import human_size
 SYMBOL = {
     ActionType.CONFIGURE: "~",
     ActionType.EXPORT: "+",
+    ActionType.COPY: "=",
     ActionType.VALIDATE: "?",
     ActionType.RESTORE: "<",
     ActionType.PRUNE: "-",
@@ -41,6 +43,8 @@ def _what_of(a: Action) -> str:
             return f" ({a.kind}" + (f" on {a.base}" if a.base else "") + ")"
         case ValidateAction():
             return f" ({a.level.value}" + (", adopt" if a.adopt is not None else "") + ")"
+        case CopyAction():
+            return f" ({a.kind}, {a.method}, {a.level.value}: {a.source_bucket} → {a.bucket})"
         case CloudRestoreAction():
             return f" (Cloud backup {a.backup} of {a.service} → new service {a.new_service.get('name')})"
         case RestoreAction():

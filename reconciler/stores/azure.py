@@ -17,15 +17,16 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
+import functools
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
 import requests
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ServiceRequestError, ServiceResponseError
-from azure.storage.blob import BlobPrefix, BlobServiceClient, ContainerClient
+from azure.storage.blob import BlobBlock, BlobPrefix, BlobServiceClient, ContainerClient
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -241,6 +242,17 @@ class AzureStore(BaseStore):
             ok = 200 <= status < 300
             answers[key] = None if ok else Failure(code, status, f"{code or status}: {part.reason or ''}".strip())
         return answers
+
+    def _write_parts(self, key: str, parts: Iterator[bytes], size: int) -> str:
+        """Put Block per part, then Put Block List: a blob cut short is never committed."""
+        blob = self._blob(key)
+        ids: builtins.list[str] = []
+        for n, data in enumerate(parts):
+            block = base64.b64encode(f"{n:08d}".encode()).decode()
+            self._call("PutBlock", key, functools.partial(blob.stage_block, block, data, length=len(data)))
+            ids.append(block)
+        commit = functools.partial(blob.commit_block_list, [BlobBlock(block_id=i) for i in ids])
+        return _strip_etag(self._call("PutBlockList", key, commit)["etag"])
 
     def abort_uploads(self, prefix: str) -> int:
         """Nothing to do on Azure: an upload cut short leaves uncommitted blocks (Put Block without

@@ -169,6 +169,19 @@ class Store(Protocol):
         """The lock of an object (its current version, or ``version_id``); None if absent."""
         ...
 
+    def write_from(self, key: str, stream: Readable, size: int) -> str:
+        """Create or overwrite ``key`` with ``size`` bytes read from ``stream``, holding at most one
+        part (``UPLOAD_PART``) in memory; the new etag. Fewer bytes than ``size`` is a ``StoreError``."""
+        ...
+
+    def can_copy_from(self, source: Store) -> bool:
+        """Can this store copy an object of ``source`` server-side (the same provider and account)?"""
+        ...
+
+    def copy_from(self, source: Store, source_key: str, key: str, size: int) -> str:
+        """Server-side copy of ``source_key`` of ``source`` to ``key`` here; the new etag."""
+        ...
+
 
 @dataclass(frozen=True)
 class Operations:
@@ -231,6 +244,26 @@ def first_line(text: str) -> str:
 
 #: the reader's buffer
 READ_BUFFER = 1024 * 1024
+
+#: a streamed upload (``write_from``) goes in parts of this many bytes: what one upload holds in memory
+UPLOAD_PART = 8 * 1024 * 1024
+
+
+class Readable(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+def read_full(stream: Readable, n: int) -> bytes:
+    """Up to ``n`` bytes: fewer only at the end of the stream (a socket may return less per read)."""
+    parts: builtins.list[bytes] = []
+    got = 0
+    while got < n:
+        chunk = stream.read(n - got)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
 
 
 class BaseStore(abc.ABC):
@@ -559,6 +592,44 @@ class BaseStore(abc.ABC):
 
     def head_retention(self, key: str, version_id: str | None = None) -> ObjectRetention | None:
         raise self._not_supported("HeadObject (retention)")
+
+    # ----------------------------------------------------------------------------------------
+    # copies: streamed uploads and server-side copies
+    # ----------------------------------------------------------------------------------------
+
+    upload_part: int = UPLOAD_PART
+
+    def write_from(self, key: str, stream: Readable, size: int) -> str:
+        """One put when the object fits in a part; else the provider's upload in parts, each part
+        one request under the retry policy (a part is held until it is stored, so a retry resends it)."""
+        if size <= self.upload_part:
+            data = read_full(stream, size)
+            self._check_length(key, len(data), size)
+            return self.write(key, data)
+        return self._write_parts(key, self._parts(key, stream, size), size)
+
+    def _parts(self, key: str, stream: Readable, size: int) -> Iterator[bytes]:
+        left = size
+        while left > 0:
+            data = read_full(stream, min(self.upload_part, left))
+            self._check_length(key, len(data), min(self.upload_part, left))
+            left -= len(data)
+            yield data
+
+    def _check_length(self, key: str, got: int, want: int) -> None:
+        if got != want:
+            raise StoreError(f"{self._what(self.ops.put, key)}: the source ended after {got} of {want} bytes")
+
+    def _write_parts(self, key: str, parts: Iterator[bytes], size: int) -> str:
+        """The provider's upload in parts (S3 multipart, Azure blocks, GCS resumable). The default
+        joins the parts into one put: only for stores with no upload in parts (memory)."""
+        return self.write(key, b"".join(parts))
+
+    def can_copy_from(self, source: Store) -> bool:
+        return False
+
+    def copy_from(self, source: Store, source_key: str, key: str, size: int) -> str:
+        raise StoreError(f"{self.description} cannot copy server-side from {source.description}")
 
 
 class RangedReader(io.RawIOBase):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import builtins
 import email.parser
+import functools
 import http.client
 import io
 import json
@@ -28,7 +29,7 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, cast
 from urllib.parse import quote
 
@@ -474,6 +475,36 @@ class GCSStore(BaseStore):
             raise api_exceptions.from_http_response(resp)
         return _parse_batch_answer(resp.headers.get("Content-Type", ""), resp.content)
 
+    def _write_parts(self, key: str, parts: Iterator[bytes], size: int) -> str:
+        """A resumable upload in chunks of ``upload_part`` bytes (a multiple of 256 KiB). One
+        attempt: the parts already sent cannot be read again from the stream."""
+        blob = self._blob(key)
+        blob.chunk_size = self.upload_part
+        reader = _PartsReader(parts)
+
+        def upload() -> str:
+            blob.upload_from_file(
+                reader, size=size, content_type="application/octet-stream", retry=None, timeout=self.timeout
+            )
+            return str(blob.generation)
+
+        return self._once(self.ops.put, self._what(self.ops.put, key), upload)()
+
+    def can_copy_from(self, source: Any) -> bool:
+        return isinstance(source, GCSStore) and source.endpoint == self.endpoint
+
+    def copy_from(self, source: Any, source_key: str, key: str, size: int) -> str:
+        """objects.rewrite, repeated with its token until done (GCS copies large objects in steps)."""
+        assert isinstance(source, GCSStore)
+        dst = self._blob(key)
+        src = source._blob(source_key)
+        token: str | None = None
+        while True:
+            step = functools.partial(dst.rewrite, src, token=token, retry=None, timeout=self.timeout)
+            token, _, _ = self._call("objects.rewrite", key, step)
+            if token is None:
+                return str(dst.generation)
+
     def abort_uploads(self, prefix: str) -> int:
         """0: nothing to abort through the JSON API.
 
@@ -484,6 +515,32 @@ class GCSStore(BaseStore):
         aborted: a lifecycle rule ``AbortIncompleteMultipartUpload`` on the bucket removes them.
         """
         return 0
+
+
+class _PartsReader(io.RawIOBase):
+    """A file over an iterator of parts (what a resumable upload reads)."""
+
+    def __init__(self, parts: Iterator[bytes]) -> None:
+        super().__init__()
+        self._parts = parts
+        self._buf = b""
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def read(self, n: int = -1) -> bytes:
+        while n < 0 or len(self._buf) < n:
+            nxt = next(self._parts, None)
+            if nxt is None:
+                break
+            self._buf += nxt
+        out, self._buf = (self._buf, b"") if n < 0 else (self._buf[:n], self._buf[n:])
+        self._pos += len(out)
+        return out
 
 
 def _parse_batch_answer(content_type: str, content: bytes) -> dict[int, tuple[int, str, str]]:

@@ -298,6 +298,23 @@ class MemoryStore(BaseStore):
     def _connect(self, bucket: Bucket) -> None:
         self._add_secrets(bucket.credentials.secrets())
 
+    def can_copy_from(self, source: Any) -> bool:
+        return isinstance(source, MemoryStore) and source.storage is self.storage
+
+    def copy_from(self, source: Any, source_key: str, key: str, size: int) -> str:
+        """Server-side within one ``MemoryStorage``: one request (S3's name, CopyObject)."""
+        assert isinstance(source, MemoryStore)
+
+        def copy() -> str:
+            with self.storage.lock:
+                got = source._objects("CopyObject", source_key).get(source_key)
+                if got is None:
+                    raise Refused(Failure("NoSuchKey", 404, "NoSuchKey: The specified key does not exist."))
+                data = got.data
+            return self._put(key, data)
+
+        return self._call("CopyObject", key, copy)
+
     def _objects(self, op: str, key: str | None = None) -> dict[str, StoredObject]:
         """The bucket's objects, after the faults of ``op`` (call with the storage's lock held)."""
         failure = self.storage.fault(op, key)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import builtins
+import contextlib
 import functools
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -97,8 +98,13 @@ class S3Store(BaseStore):
     native_errors = (ClientError, BotoCoreError)
     max_delete_batch = DELETE_BATCH
 
+    #: a CopyObject copies at most 5 GiB; larger objects are copied in parts (UploadPartCopy)
+    copy_object_limit: int = 5 * 1024**3
+    copy_part: int = 512 * 1024**2
+
     def _connect(self, bucket: Bucket) -> None:
         creds = bucket.credentials
+        self._place = (bucket.endpoint or "", creds.access_key_id or "")
         self._add_secrets([creds.secret_access_key, creds.session_token, creds.access_key_id])
         if creds.access_key_id and creds.secret_access_key:
             session = boto3.session.Session(
@@ -213,6 +219,68 @@ class S3Store(BaseStore):
             code, message = str(e.get("Code", "")), str(e.get("Message", ""))
             answers[e["Key"]] = Failure(code, cause=f"{code}: {message}")
         return answers
+
+    # ----------------------------------------------------------------------------------------
+    # copies: multipart uploads of a stream, CopyObject and UploadPartCopy
+    # ----------------------------------------------------------------------------------------
+
+    def _write_parts(self, key: str, parts: Iterator[bytes], size: int) -> str:
+        create = functools.partial(self._client.create_multipart_upload, Bucket=self.bucket, Key=key)
+        upload_id = self._call("CreateMultipartUpload", key, create)["UploadId"]
+        try:
+            done = []
+            for n, data in enumerate(parts, start=1):
+                put = functools.partial(
+                    self._client.upload_part, Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=n, Body=data
+                )
+                done.append({"PartNumber": n, "ETag": self._call("UploadPart", key, put)["ETag"]})
+            return self._complete(key, upload_id, done)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the failure that matters is the one raised
+                self._abort(key, upload_id)
+            raise
+
+    def _complete(self, key: str, upload_id: str, parts: builtins.list[dict[str, Any]]) -> str:
+        complete = functools.partial(
+            self._client.complete_multipart_upload,
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": parts},
+        )
+        return _strip_etag(self._call("CompleteMultipartUpload", key, complete)["ETag"])
+
+    def can_copy_from(self, source: Any) -> bool:
+        return isinstance(source, S3Store) and source._place == self._place
+
+    def copy_from(self, source: Any, source_key: str, key: str, size: int) -> str:
+        assert isinstance(source, S3Store)
+        src = {"Bucket": source.bucket, "Key": source_key}
+        if size <= self.copy_object_limit:
+            copy = functools.partial(self._client.copy_object, Bucket=self.bucket, Key=key, CopySource=src)
+            return _strip_etag(self._call("CopyObject", key, copy)["CopyObjectResult"]["ETag"])
+        create = functools.partial(self._client.create_multipart_upload, Bucket=self.bucket, Key=key)
+        upload_id = self._call("CreateMultipartUpload", key, create)["UploadId"]
+        try:
+            done = []
+            for n, start in enumerate(range(0, size, self.copy_part), start=1):
+                end = min(start + self.copy_part, size) - 1
+                part = functools.partial(
+                    self._client.upload_part_copy,
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=n,
+                    CopySource=src,
+                    CopySourceRange=f"bytes={start}-{end}",
+                )
+                etag = self._call("UploadPartCopy", key, part)["CopyPartResult"]["ETag"]
+                done.append({"PartNumber": n, "ETag": etag})
+            return self._complete(key, upload_id, done)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the failure that matters is the one raised
+                self._abort(key, upload_id)
+            raise
 
     # ----------------------------------------------------------------------------------------
     # multipart uploads: S3's own
