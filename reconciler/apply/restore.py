@@ -11,7 +11,7 @@ from ..clickhouse import ClickHouse
 from ..clickhouse.manifest import ManifestError, parse_manifest
 from ..clickhouse.sql import SYSTEM_DATABASES, destination_sql, quote_ident, restore_sql
 from ..errors import ReconcilerError
-from ..model import Outcome, OutcomeStatus, RestoreAction, Scope
+from ..model import Outcome, OutcomeStatus, Provider, RestoreAction, Scope
 from ..redact import redact
 from ..stores import Store
 from .context import ApplyContext, operation_id
@@ -87,7 +87,11 @@ def run_restore(ctx: ApplyContext, action: RestoreAction) -> Outcome:
     op_id = operation_id("restore", location, name, salt=ctx.run_id)
     base = action.base
     base_sql = destination_sql(bucket, layout.backup_prefix(bucket, source_service, folders, base)) if base else None
-    sql = restore_sql(scope, renames, destination_sql(bucket, key), op_id, allow_non_empty, base_sql)
+    own = ctx.config.schedules[action.schedule].bucket if action.schedule else action.bucket
+    from_copy = action.bucket != own and bucket.provider != Provider.AZURE
+    sql = restore_sql(
+        scope, renames, destination_sql(bucket, key), op_id, allow_non_empty, base_sql, from_copy and bool(base)
+    )
     try:
         ch.start(sql, op_id)
         op = ch.wait(op_id, on_poll=lambda o: ctx.console.action_progress(action, o.status))

@@ -114,8 +114,13 @@ def restore_sql(
     operation_id: str,
     allow_non_empty_tables: bool = False,
     base: str | None = None,
+    same_credentials_for_base: bool = False,
 ) -> str:
     """``RESTORE <scope> [AS ...] FROM <source> ... ASYNC``.
+
+    ``same_credentials_for_base``: the bases named in the manifests (a copy's name its base's copy
+    without a credential) are read with the source's S3 credentials
+    (``use_same_s3_credentials_for_base_backup``).
 
     ``renames`` maps source database names to target ones. When it is given, only the renamed
     databases (or their tables) are restored; otherwise everything the backup's scope holds,
@@ -147,6 +152,8 @@ def restore_sql(
         settings["allow_non_empty_tables"] = "true"
     if base:
         settings["base_backup"] = base
+    if same_credentials_for_base:
+        settings["use_same_s3_credentials_for_base_backup"] = "1"
     return f"RESTORE {what} FROM {source}{_settings(settings)} ASYNC"
 
 

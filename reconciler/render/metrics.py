@@ -50,10 +50,30 @@ def render_metrics(config: Config, observed: Observed, plan: Plan, ok: bool | No
         for level, ts in sorted(latest.items()):
             validations.append(({**base, "level": level}, ts))
 
+    copies, copied_newest = [], []
+    for name in sorted(observed.copies):
+        s = config.schedules[name]
+        source = {b.name for b in observed.schedules[name].complete()} if name in observed.schedules else set()
+        for bucket, inv in sorted(observed.copies[name].items()):
+            lab = {"schedule": name, "service": s.service, "bucket": bucket}
+            good = [b for b in inv.backups if b.state == BackupState.COMPLETE and b.validated and b.slot]
+            copies.append(({**lab, "of": "source"}, sum(1 for b in good if b.name in source)))
+            copies.append(({**lab, "of": "all"}, len(good)))
+            if good:
+                copied_newest.append((lab, good[-1].slot.timestamp()))  # type: ignore[union-attr]
+
     metric("newest_complete_timestamp_seconds", "Slot time of the newest complete backup.", newest)
     metric("backups", "Backup folders by state.", counts)
     metric("backup_bytes", "Bytes in the bucket by backup state.", sizes)
     metric("newest_validation_timestamp_seconds", "Time of the newest successful validation by level.", validations)
+    if copies:
+        metric(
+            "valid_copies",
+            "Valid copies (complete, last validation passed) in a copy bucket: of the source's complete backups, "
+            "and in all.",
+            copies,
+        )
+        metric("newest_copy_timestamp_seconds", "Slot time of the newest valid copy in a copy bucket.", copied_newest)
     drift = Counter((d.type.value, d.schedule or "", d.service or "", d.bucket or "") for d in plan.drift)
     metric(
         "drift",

@@ -323,3 +323,41 @@ def test_requests_are_counted_by_provider_and_operation(store: BaseStore) -> Non
     assert STATS.bytes_read == 5
     kinds = ", ".join(f"{store.provider} {op} {n}" for op, n in sorted(expected.items()))
     assert STATS.line() == f"storage requests: 5 ({kinds}); bytes read: 5"
+
+
+# ---------------------------------------------------------------------------------------------
+# copies: a streamed upload in parts, and a server-side copy within one provider
+# ---------------------------------------------------------------------------------------------
+
+#: S3 takes parts of at least 5 MiB (but the last), GCS chunks of a multiple of 256 KiB
+PART = 5 * 1024 * 1024
+
+
+def test_write_from_streams_in_parts(store: BaseStore) -> None:
+    import io
+
+    data = os.urandom(2 * PART + 12345)
+    store.upload_part = PART
+    etag = store.write_from("big/one", io.BytesIO(data), len(data))
+    got = store.read("big/one")
+    assert got is not None and got[0] == data and got[1] == etag
+    small = store.write_from("big/small", io.BytesIO(b"tiny"), 4)
+    assert store.read("big/small") == (b"tiny", small)
+    with pytest.raises(errors.StoreError, match="ended after"):
+        store.write_from("big/short", io.BytesIO(data[: PART + 10]), len(data))
+    assert store.read("big/short") is None  # nothing half written
+
+
+def test_copy_from_within_the_provider(k: Kind) -> None:
+    source, target = k.make(), k.make()
+    data = os.urandom(PART + 777)
+    source.write("a/file", data)
+    if not target.can_copy_from(source):
+        pytest.skip(f"{k} copies are streamed")
+    etag = target.copy_from(source, "a/file", "b/file", len(data))
+    assert target.read("b/file") == (data, etag)
+    assert source.read("a/file") is not None  # the source is only read
+    if source.provider == "S3":  # larger than one CopyObject may copy: UploadPartCopy
+        target.copy_object_limit, target.copy_part = PART, PART  # type: ignore[attr-defined]
+        etag = target.copy_from(source, "a/file", "c/file", len(data))
+        assert target.read("c/file") == (data, etag)
