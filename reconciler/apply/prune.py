@@ -13,9 +13,10 @@ from dataclasses import replace
 from ..bucket import layout
 from ..bucket.sidecar import Sidecar, SidecarState
 from ..errors import PreconditionFailed
-from ..model import Action, Outcome, OutcomeStatus, PruneAction
+from ..model import Action, Outcome, OutcomeStatus, Provider, PruneAction
 from .context import ApplyContext
 from .guard import backup_folder, check_keys
+from .prune_versions import prune_versions
 from .snapshot import run_snapshot_prune
 
 
@@ -31,6 +32,8 @@ def prune_folder(ctx: ApplyContext, action: Action, folder: str) -> Outcome:
     assert action.bucket
     started = ctx.clock()
     store = ctx.conns.store(action.bucket)
+    if ctx.config.buckets[action.bucket].provider == Provider.S3 and store.lock_configuration().versioning:
+        return prune_versions(ctx, action, folder, store, started)
     sidecar_key = folder + layout.SIDECAR
 
     got = store.read(sidecar_key)

@@ -29,7 +29,8 @@ def write_run_records(
     if finished is None:
         status = RunStatus.RUNNING
     else:
-        status = RunStatus.OK if all(o.status == OutcomeStatus.DONE for o in outcomes) else RunStatus.FAILED
+        ok = all(o.status in (OutcomeStatus.DONE, OutcomeStatus.HELD) for o in outcomes)
+        status = RunStatus.OK if ok else RunStatus.FAILED
     record = RunRecord(
         run_id=ctx.run_id,
         host=socket.gethostname(),

@@ -121,6 +121,8 @@ class ObservedBackup:
     #: a copy in a copy bucket: its source's folder (URL) and ClickHouse operation id, from its sidecar
     source_location: str | None = None
     source_operation_id: str | None = None
+    #: on a bucket with ``immutability``: the latest retain-until of its manifest and its sidecar
+    locked_until: datetime | None = None
 
     def last_validation(self, level: ValidationLevel | None = None) -> Validation | None:
         vs = [v for v in self.validations if level is None or v.level == level]
@@ -195,11 +197,24 @@ class LockInfo:
 
 
 @dataclass(frozen=True)
+class ObjectLockState:
+    """A bucket's versioning and Object Lock default retention, as the store reports them."""
+
+    versioning: bool
+    lock_enabled: bool = False
+    mode: str | None = None  # compliance | governance
+    days: int | None = None
+    error: str | None = None  # it could not be read (never a secret)
+
+
+@dataclass(frozen=True)
 class BucketState:
     bucket: str
     reachable: bool
     error: str | None = None  # why not reachable (never a secret)
     lock: LockInfo | None = None
+    #: read for buckets that declare ``immutability``
+    object_lock: ObjectLockState | None = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ class OutcomeStatus(str, Enum):
     DONE = "done"
     FAILED = "failed"
     SKIPPED = "skipped"  # a dependency failed
+    HELD = "held"  # an object lock refused a deletion: neither done nor failed, pruned once it ends
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class ApplyResult:
 
     @property
     def ok(self) -> bool:
-        return all(o.status == OutcomeStatus.DONE for o in self.outcomes)
+        return all(o.status in (OutcomeStatus.DONE, OutcomeStatus.HELD) for o in self.outcomes)
 
     def freed(self) -> tuple[int, int]:
         """(backups, bytes) deleted by prune actions."""

@@ -35,6 +35,7 @@ from ..redact import redact
 from .adopt import observe_adoptable
 from .cloud import cloud_digest, observe_cloud
 from .copies import observe_copies
+from .immutability import lock_ends, observe_object_locks
 from .inventory import classify
 from .privileges import observe_privileges
 from .snapshots import observe_snapshots, snapshot_digest_doc
@@ -91,6 +92,9 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
         backups.sort(key=lambda b: (b.slot is None, b.slot or now, b.attempt, b.name))
         prefix = layout.schedule_prefix(config.buckets[s.bucket], s.service, name)
         schedules[name] = ScheduleInventory(name, prefix, tuple(backups))
+
+    observe_object_locks(config, conns, buckets)
+    lock_ends(config, conns, buckets, schedules)
 
     restores: dict[str, RestoreRecord] = {}
     restore_problems: dict[str, str] = {}

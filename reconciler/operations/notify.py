@@ -87,7 +87,7 @@ def apply_event(config: Config, result: ApplyResult | None, plan: Plan | None, e
             f" ({what})" if what else ""
         )
         return Event("success", "apply", _clip(text), run, drift)
-    bad = [o for o in result.outcomes if o.status != OutcomeStatus.DONE]
+    bad = [o for o in result.outcomes if o.status not in (OutcomeStatus.DONE, OutcomeStatus.HELD)]
     named = "; ".join(f"{o.action_id} {o.status.value}: {o.detail}" for o in bad[:SHOWN])
     more = f" and {len(bad) - SHOWN} more" if len(bad) > SHOWN else ""
     text = f"reconciler apply failed ({where}): {len(bad)} of {total} actions not done ({named}{more})"

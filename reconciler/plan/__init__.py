@@ -14,10 +14,12 @@ from ..model.targets import select
 from .adopt import decide_adoptions
 from .configure import decide_configure
 from .copies import decide_copies
+from .immutability import hold_locked, lock_drift
 from .privileges import withhold_unprivileged
 from .restores import decide_restore
 from .schedules import ScheduleDecision, decide_schedule
 from .snapshots import decide_snapshot_restore, decide_snapshots
+from .storage import estimate_storage
 
 __all__ = ["build_plan"]
 
@@ -109,8 +111,12 @@ def build_plan(config: Config, observed: Observed, now: datetime, targets: Itera
     drift += privilege_drift
     warnings += privilege_warnings
 
+    drift += lock_drift(config, observed, sel)
+    actions, held = hold_locked(config, observed, actions, now)
+
     rank = {t: i for i, t in enumerate(ACTION_ORDER)}
     actions.sort(key=lambda a: (rank[a.type], a.id))
+    storage = estimate_storage(config, observed, actions, sel)
     return Plan(
         now=now,
         config_digest=config.digest,
@@ -119,6 +125,8 @@ def build_plan(config: Config, observed: Observed, now: datetime, targets: Itera
         drift=tuple(drift),
         warnings=tuple(warnings),
         targets=targets,
+        held=tuple(held),
+        storage=storage,
     )
 
 

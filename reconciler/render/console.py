@@ -13,7 +13,12 @@ from ..errors import ReconcilerError
 from ..model import UTC, Action, Outcome, OutcomeStatus, Plan
 from ..redact import redact
 
-_MARK = {OutcomeStatus.DONE: "done", OutcomeStatus.FAILED: "FAILED", OutcomeStatus.SKIPPED: "skipped"}
+_MARK = {
+    OutcomeStatus.DONE: "done",
+    OutcomeStatus.FAILED: "FAILED",
+    OutcomeStatus.SKIPPED: "skipped",
+    OutcomeStatus.HELD: "held",
+}
 
 
 class PlainConsole:
@@ -104,7 +109,12 @@ class TerminalConsole:
             task = self._tasks.pop(action.id, None)
             if task is not None:
                 self.progress.remove_task(task)  # type: ignore[arg-type]
-            colour = {OutcomeStatus.DONE: "green", OutcomeStatus.FAILED: "red", OutcomeStatus.SKIPPED: "yellow"}[
+            colour = {
+                OutcomeStatus.DONE: "green",
+                OutcomeStatus.FAILED: "red",
+                OutcomeStatus.SKIPPED: "yellow",
+                OutcomeStatus.HELD: "cyan",
+            }[
                 outcome.status
             ]
             self.rich.print(

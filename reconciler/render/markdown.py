@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..model import ACTION_ORDER, Plan, iso
+from .storage import held_table, storage_table
 
 #: GitHub refuses comments longer than this
 COMMENT_LIMIT = 65536
@@ -31,6 +32,10 @@ def plan_markdown(plan: Plan, limit: int = COMMENT_LIMIT) -> str:
     rows = ["| type | target | reason |", "|---|---|---|"]
     rows += [f"| {a.type.value} | `{_cell(a.id)}` | {_cell(a.reason)} |" for a in plan.actions]
     body = rows + [""] if plan.actions else ["No changes.", ""]
+    if plan.held:
+        body += ["**Held by an object lock** (pruned once the lock ends):", "", *held_table(plan), ""]
+    if any(e.bytes_now or e.bytes_after for e in plan.storage):
+        body += ["**Storage** (noncurrent versions not counted):", "", *storage_table(plan), ""]
     if plan.drift:
         body += ["<details><summary>Drift (" + str(len(plan.drift)) + ")</summary>", ""]
         body += [

@@ -20,6 +20,7 @@ from ..model import (
     iso,
 )
 from .status import human_size
+from .storage import held_lines, storage_lines
 
 SYMBOL = {
     ActionType.CONFIGURE: "~",
@@ -79,6 +80,14 @@ def plan_text(plan: Plan) -> str:
     else:
         lines.append("  No changes. The backups match the desired state.")
         lines.append("")
+    if plan.held:
+        lines.append("Held (an object lock keeps them; pruned once the lock ends):")
+        lines += held_lines(plan)
+        lines.append("")
+    if any(e.bytes_now or e.bytes_after for e in plan.storage):
+        lines.append("Storage (backups the reconciler knows; noncurrent versions not counted):")
+        lines += storage_lines(plan)
+        lines.append("")
     if plan.drift:
         lines.append("Drift:")
         lines += drift_lines(plan.drift)
@@ -108,7 +117,8 @@ def apply_text(result: ApplyResult) -> str:
         lines.append(f"  {o.status.value}: {o.action_id}: {o.detail}")
     lines.append(
         f"Apply {'complete' if result.ok else 'finished with failures'} (run {result.run_id}): "
-        f"{c['done']} done, {c['failed']} failed, {c['skipped']} skipped."
+        f"{c['done']} done, {c['failed']} failed, {c['skipped']} skipped"
+        + (f", {c['held']} held by an object lock." if c.get("held") else ".")
     )
     backups, freed = result.freed()
     if backups:

@@ -1,0 +1,83 @@
+"""Object Lock in the plan (docs/compliance.md). Pure.
+
+- ``config_drift`` for every bucket a selected schedule or copy uses that declares ``immutability``
+  while its lock is absent or weaker: no Object Lock or no default retention, ``governance``
+  where ``compliance`` is declared, or fewer days;
+- a prune of a backup whose lock has not ended at ``now`` is taken out of the plan and listed as
+  held until that date (the apply asks the store again: a refusal there is held too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from ..model import Action, Config, Drift, DriftType, Held, LockMode, Observed, PruneAction
+from ..model.targets import Selection
+
+
+def lock_drift(config: Config, observed: Observed, sel: Selection) -> list[Drift]:
+    used = set(sel.buckets)
+    for name in sel.schedules:
+        s = config.schedules[name]
+        used.add(s.bucket)
+        used.update(c.bucket for c in s.copies)
+    out: list[Drift] = []
+    for name in sorted(used):
+        bucket = config.buckets.get(name)
+        state = observed.buckets.get(name)
+        if bucket is None or bucket.immutability is None or state is None or state.object_lock is None:
+            continue
+        want, got = bucket.immutability, state.object_lock
+        declared = f"{want.mode.value}, {want.days} days"
+        problem = None
+        if got.error:
+            problem = f"its object lock configuration cannot be read ({got.error})"
+        elif not got.lock_enabled:
+            problem = "Object Lock is not enabled on the bucket"
+        elif got.mode is None or not got.days:
+            problem = "the bucket has Object Lock but no default retention"
+        elif want.mode == LockMode.COMPLIANCE and got.mode != LockMode.COMPLIANCE.value:
+            problem = f"the bucket's default retention is {got.mode}, {got.days} days (governance can be bypassed)"
+        elif got.days < want.days:
+            problem = f"the bucket's default retention is {got.mode}, {got.days} days: fewer days"
+        if problem:
+            out.append(
+                Drift(
+                    DriftType.CONFIG_DRIFT,
+                    f"{bucket.url()}: immutability declares {declared}, but {problem}",
+                    bucket=name,
+                )
+            )
+    return out
+
+
+def hold_locked(
+    config: Config, observed: Observed, actions: Iterable[Action], now: datetime
+) -> tuple[list[Action], list[Held]]:
+    """The actions without the prunes of backups still locked at ``now``, and those as held."""
+    kept: list[Action] = []
+    held: list[Held] = []
+    for a in actions:
+        until = _locked_until(config, observed, a) if isinstance(a, PruneAction) else None
+        if until is None or until <= now:
+            kept.append(a)
+            continue
+        assert a.bucket is not None and a.backup is not None
+        state = observed.buckets.get(a.bucket)
+        mode = state.object_lock.mode if state and state.object_lock and state.object_lock.mode else None
+        declared = config.buckets[a.bucket].immutability
+        mode = mode or (declared.mode.value if declared else "object lock")
+        held.append(Held(a.bucket, a.backup, until, f"object lock ({mode})", schedule=a.schedule))
+    return kept, held
+
+
+def _locked_until(config: Config, observed: Observed, a: PruneAction) -> datetime | None:
+    if a.schedule is None or a.schedule not in config.schedules or config.schedules[a.schedule].bucket != a.bucket:
+        return None  # snapshots and copy buckets: the apply asks the store
+    inv = observed.schedules.get(a.schedule)
+    if inv is not None and a.bucket is not None:
+        for b in inv.backups:
+            if b.name == a.backup and b.locked_until is not None:
+                return b.locked_until
+    return None

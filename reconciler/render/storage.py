@@ -1,0 +1,52 @@
+"""The plan's held backups and storage estimate, in words and tables (docs/compliance.md)."""
+
+from __future__ import annotations
+
+from ..model import Plan, iso
+
+
+def gib(size: int) -> str:
+    """Bytes as a reviewer reads them: GiB with two decimals (and the exact bytes in JSON)."""
+    return f"{size / 2**30:.2f} GiB"
+
+
+def money(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def held_lines(plan: Plan) -> list[str]:
+    return [
+        f"  {h.schedule or h.snapshot or ''}/{h.backup} in {h.bucket} until {iso(h.until)}: {h.reason}"
+        for h in plan.held
+    ]
+
+
+def storage_lines(plan: Plan) -> list[str]:
+    out = []
+    for e in plan.storage:
+        delta = e.bytes_after - e.bytes_now
+        sign = "+" if delta >= 0 else "-"
+        line = f"  {e.bucket}: {gib(e.bytes_now)} now, {gib(e.bytes_after)} after ({sign}{gib(abs(delta))})"
+        if e.monthly_cost_now is not None and e.monthly_cost_after is not None:
+            line += f"; {money(e.monthly_cost_now)} -> {money(e.monthly_cost_after)} a month"
+        out.append(line)
+    return out
+
+
+def storage_table(plan: Plan) -> list[str]:
+    rows = ["| bucket | now | after | monthly cost now | monthly cost after |", "|---|---:|---:|---:|---:|"]
+    for e in plan.storage:
+        rows.append(
+            f"| {e.bucket} | {gib(e.bytes_now)} | {gib(e.bytes_after)} | {money(e.monthly_cost_now)} "
+            f"| {money(e.monthly_cost_after)} |"
+        )
+    return rows
+
+
+def held_table(plan: Plan) -> list[str]:
+    rows = ["| backup | bucket | locked until | reason |", "|---|---|---|---|"]
+    rows += [
+        f"| `{h.schedule or h.snapshot or ''}/{h.backup}` | {h.bucket} | {iso(h.until)} | {h.reason} |"
+        for h in plan.held
+    ]
+    return rows
