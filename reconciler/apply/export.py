@@ -8,7 +8,7 @@ from ..bucket import layout
 from ..bucket.sidecar import Sidecar, SidecarState
 from ..clickhouse.sql import backup_sql, destination_sql
 from ..errors import PreconditionFailed, ReconcilerError
-from ..model import ExportAction, Operation, Outcome, OutcomeStatus
+from ..model import ExportAction, Operation, Outcome, OutcomeStatus, Provider
 from ..model.slots import parse_backup_name
 from ..redact import redact
 from .context import ApplyContext, operation_id
@@ -65,7 +65,8 @@ def run_export(ctx: ApplyContext, action: ExportAction) -> Outcome:
     base_sql = None
     if base:
         base_sql = destination_sql(bucket, layout.backup_prefix(bucket, action.service, schedule, base))
-    sql = backup_sql(sidecar.scope, destination_sql(bucket, key), sidecar.operation_id, base_sql)
+    storage_class = bucket.storage_class if bucket.provider == Provider.S3 else None
+    sql = backup_sql(sidecar.scope, destination_sql(bucket, key), sidecar.operation_id, base_sql, storage_class)
 
     def progress(op: Operation) -> None:
         if op.total_size:

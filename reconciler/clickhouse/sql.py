@@ -93,8 +93,10 @@ def _everything(access: bool) -> str:
     return ", ".join(f"TABLE {quote_ident('system')}.{quote_ident(t)}" for t in ACCESS_TABLES) + ", " + everything
 
 
-def backup_sql(scope: Scope, destination: str, operation_id: str, base: str | None = None) -> str:
-    """``BACKUP <scope> TO <destination> SETTINGS id = ..., [base_backup = ...] ASYNC``."""
+def backup_sql(
+    scope: Scope, destination: str, operation_id: str, base: str | None = None, storage_class: str | None = None
+) -> str:
+    """``BACKUP <scope> TO <destination> SETTINGS id = ..., [base_backup = ...,] [s3_storage_class = ...] ASYNC``."""
     if scope.databases:
         what = ", ".join(f"DATABASE {quote_ident(d)}" for d in scope.databases)
     elif scope.tables:
@@ -104,6 +106,8 @@ def backup_sql(scope: Scope, destination: str, operation_id: str, base: str | No
     settings = {"id": quote_string(operation_id)}
     if base:
         settings["base_backup"] = base
+    if storage_class:
+        settings["s3_storage_class"] = quote_string(storage_class)
     return f"BACKUP {what} TO {destination}{_settings(settings)} ASYNC"
 
 

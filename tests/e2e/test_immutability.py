@@ -163,7 +163,7 @@ def test_a_prune_on_a_versioned_bucket_removes_every_version_and_marker(
     db = small_source(monkeypatch, s3_server, chdb_dsn, ch, "versioned")
     bucket = _bucket(s3_server, versioned=True)
     s3 = s3_server.client()
-    cfg = _config(tmp_path, bucket, db)
+    cfg = _config(tmp_path, bucket, db, storage_class="STANDARD_IA")
     t0 = base_day()
     a = slot_name(t0)
     for hours in (0, 1, 2):  # A is pruned by the third apply (B is then the newest validated)
@@ -174,4 +174,8 @@ def test_a_prune_on_a_versioned_bucket_removes_every_version_and_marker(
     assert not left.get("Versions") and not left.get("DeleteMarkers"), left
     # the kept backup still has its files, and ClickHouse's deleted .lock is still a marker there
     b_folder = f"clickhouse/analytics/hourly/{slot_name(t0 + timedelta(hours=2))}/"
-    assert b_folder + ".backup" in keys(s3, bucket.bucket, b_folder)
+    listing = keys(s3, bucket.bucket, b_folder)
+    assert b_folder + ".backup" in listing
+    # ClickHouse wrote the backup's files in the bucket's storage_class (s3_storage_class)
+    data = next(k for k in listing if "/data/" in k)
+    assert s3.head_object(Bucket=bucket.bucket, Key=data).get("StorageClass") == "STANDARD_IA"

@@ -139,3 +139,12 @@ def test_min_age_keeps_the_bases_of_what_it_keeps() -> None:
     ]
     kept, pruned = retain(Retention(keep_last=1, min_age=timedelta(days=2)), cands, start + timedelta(days=2, hours=1))
     assert "i1" in kept and kept["f0"] == ["base of kept i1"] and pruned == {}
+
+
+def test_backup_sql_carries_the_storage_class() -> None:
+    from reconciler.clickhouse.sql import backup_sql
+    from reconciler.model import Scope
+
+    sql = backup_sql(Scope(("shop",)), "S3('u')", "op-1", storage_class="STANDARD_IA")
+    assert sql == "BACKUP DATABASE `shop` TO S3('u') SETTINGS id = 'op-1', s3_storage_class = 'STANDARD_IA' ASYNC"
+    assert "s3_storage_class" not in backup_sql(Scope(("shop",)), "S3('u')", "op-1")
