@@ -31,6 +31,7 @@ pytest_plugins = [
     "tests.support.fixtures_gcs",
     "tests.support.fixtures_cloud",
     "tests.support.fixtures_targets",
+    "tests.support.fixtures_clickhouse",
 ]
 
 # boto3 must never probe the instance metadata service, nor pick up a developer's AWS setup

@@ -63,7 +63,11 @@ def execute(plan: Plan, ctx: ApplyContext, parallelism: int = 4, locks: list[Buc
     locks = locks or []
     started = ctx.clock()
     write_run_records(ctx, locks, plan, started, None, [])
-    outcomes = run_actions(list(plan.actions), ctx, max(1, parallelism), lambda: any(lk.lost for lk in locks))
+
+    def lock_lost() -> str | None:
+        return next((why for lk in locks if (why := lk.lost_because())), None)
+
+    outcomes = run_actions(list(plan.actions), ctx, max(1, parallelism), lock_lost)
     refresh(ctx, touched_schedules(plan))
     record = write_run_records(ctx, locks, plan, started, ctx.clock(), outcomes)
     return ApplyResult(ctx.run_id, tuple(outcomes), record)

@@ -2,7 +2,10 @@
 ``CHECK TABLE`` every table, compare each table's rows with what the backup holds (the sum of its
 parts' ``count.txt``), and drop what was created, also after a failure. Scratch databases are
 named ``reconciler_drill_<schedule hash>_<run hash>_<database>`` so that a crashed drill's
-leftovers can be found and dropped by the next apply (which holds the schedule's lock)."""
+leftovers can be found and dropped by the next apply (which holds the schedule's lock). A drill
+RESTORE that a server still runs for an apply that is gone is waited for before its scratch
+databases are dropped; the drill is then run again by the plan (a drill's result is recorded only
+by a drill that ran to its end)."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from collections.abc import Iterable
 from ..bucket import layout
 from ..clickhouse import ClickHouse
 from ..clickhouse.scratch import SCRATCH, scratch_prefix
-from ..clickhouse.sql import SYSTEM_DATABASES, destination_sql, quote_ident, restore_sql
+from ..clickhouse.sql import SYSTEM_DATABASES, destination_sql, quote_ident, quote_string, restore_sql
 from ..errors import ReconcilerError
 from ..model import Outcome, OutcomeStatus, Scope, ValidateAction, Validation, ValidationLevel, ValidationResult
 from ..redact import redact
@@ -21,8 +24,23 @@ from .context import ApplyContext, operation_id
 from .sidecar_io import base_folder_of, read_sidecar, record_validation
 
 
-def drop_leftovers(ch: ClickHouse, prefixes: Iterable[str]) -> list[str]:
-    """Drop scratch databases left by drills that did not finish (names, or name prefixes)."""
+def wait_for_orphaned_drills(ch: ClickHouse, where: str = "") -> list[str]:
+    """Wait until no drill RESTORE (of backups whose location holds ``where``) is running on the
+    service: called where no drill of this apply runs yet, so each is one an earlier apply left."""
+    sql = "SELECT id FROM system.backups WHERE status = 'RESTORING' AND startsWith(id, 'reconciler-drill-')"
+    if where:
+        sql += f" AND position(name, {quote_string(where)}) > 0"
+    ids = [str(r[0]) for r in ch.query(sql)]
+    for op_id in ids:
+        with contextlib.suppress(ReconcilerError):  # gone with a restart: nothing runs any more
+            ch.wait(op_id)
+    return ids
+
+
+def drop_leftovers(ch: ClickHouse, prefixes: Iterable[str], where: str = "") -> list[str]:
+    """Drop scratch databases left by drills that did not finish (names, or name prefixes),
+    after their RESTOREs, if a server still runs them, have ended."""
+    wait_for_orphaned_drills(ch, where)
     dropped = []
     for db in ch.databases():
         if any(db.startswith(p) for p in prefixes) and db.startswith(SCRATCH):
@@ -68,7 +86,8 @@ def run_drill(ctx: ApplyContext, action: ValidateAction) -> Outcome:
         status = OutcomeStatus.DONE if ok else OutcomeStatus.FAILED
         return Outcome(action.id, status, detail, started, ctx.clock(), {"level": "drill", "result": v.result.value})
 
-    drop_leftovers(ch, [scratch_prefix(config, action.schedule)])
+    schedule_path = layout.schedule_prefix(bucket, action.service, action.schedule)
+    drop_leftovers(ch, [scratch_prefix(config, action.schedule)], where=schedule_path)
     sidecar = read_sidecar(store, folder)
     try:
         backup = load_backup(store, folder, lambda f: base_folder_of(store, f))

@@ -1,4 +1,8 @@
-"""``export``: sidecar first, then ``BACKUP ... ASYNC``, then follow it to the end (docs/commands.md)."""
+"""``export``: sidecar first, then ``BACKUP ... ASYNC``, then follow it to the end (docs/commands.md).
+
+A folder whose in-progress sidecar names the same ClickHouse operation, written by an apply that
+is gone, is adopted: its BACKUP is not started again, it is followed in ``system.backups`` to the
+end and its outcome recorded (a server keeps running a BACKUP whose client died)."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from dataclasses import replace
 
 from ..bucket import layout
 from ..bucket.sidecar import Sidecar, SidecarState
+from ..clickhouse import NoAnswer
 from ..clickhouse.sql import backup_sql, destination_sql
 from ..errors import PreconditionFailed, ReconcilerError
 from ..model import ExportAction, Operation, Outcome, OutcomeStatus, Provider
@@ -49,17 +54,24 @@ def run_export(ctx: ApplyContext, action: ExportAction) -> Outcome:
         started_at=started,
     )
     sidecar_key = key + layout.SIDECAR
+    adopted: str | None = None  # the run whose export this one follows to its end
     try:
         # conditional: a folder that already has a record belongs to another attempt
         etag = store.create(sidecar_key, sidecar.encode())
     except PreconditionFailed:
         got = store.read(sidecar_key)
         theirs = _decode(got[0]) if got else None
-        if got is None or theirs is None or (theirs.run_id, theirs.operation_id) != (ctx.run_id, sidecar.operation_id):
+        if got is None or theirs is None or theirs.operation_id != sidecar.operation_id:
             detail = f"{location} already has a sidecar; re-plan"
             return Outcome(action.id, OutcomeStatus.FAILED, detail, started, ctx.clock())
-        etag = got[1]  # our own create got through and its reply was lost; the retry found it
-    if action.snapshot:
+        etag = got[1]
+        if theirs.run_id != ctx.run_id:
+            if theirs.state != SidecarState.IN_PROGRESS:
+                detail = f"{location} already has a sidecar ({theirs.state.value}); re-plan"
+                return Outcome(action.id, OutcomeStatus.FAILED, detail, started, ctx.clock())
+            adopted, sidecar = theirs.run_id or "?", theirs
+        # else: our own create got through and its reply was lost; the retry found it
+    if action.snapshot and adopted is None:
         record_snapshot_made(ctx, action, location, started)  # from now on the name is used
 
     base_sql = None
@@ -73,8 +85,17 @@ def run_export(ctx: ApplyContext, action: ExportAction) -> Outcome:
             ctx.console.action_progress(action, f"{op.status} {op.num_files} files, {op.total_size} bytes")
 
     try:
-        ch.start(sql, sidecar.operation_id)
+        if adopted is None:
+            ch.start(sql, sidecar.operation_id)
         op = ch.wait(sidecar.operation_id, on_poll=progress)
+    except NoAnswer as e:
+        # the network failed, not the BACKUP: ClickHouse may be writing it still, so the sidecar
+        # stays in progress and the next apply adopts it (or retries the slot if it is not there)
+        detail = (
+            f"lost contact with ClickHouse while following BACKUP {sidecar.operation_id} ({redact(e.message)}); "
+            "it may still run on the server: the next apply adopts it"
+        )
+        return Outcome(action.id, OutcomeStatus.FAILED, detail, started, ctx.clock())
     except ReconcilerError as e:
         failed = replace(sidecar, state=SidecarState.FAILED, error=redact(e.message), finished_at=ctx.clock())
         _write_outcome(store, sidecar_key, failed, etag)
@@ -94,11 +115,12 @@ def run_export(ctx: ApplyContext, action: ExportAction) -> Outcome:
     _write_outcome(store, sidecar_key, done, etag)
     ch_seconds = (op.end_time - op.start_time).total_seconds() if op.start_time and op.end_time else None
     facts = {"num_files": op.num_files, "total_size": op.total_size, "clickhouse_seconds": ch_seconds}
+    how = f"adopted the export of run {adopted}: " if adopted else ""
     if not ok:
-        return Outcome(action.id, OutcomeStatus.FAILED, f"{op.status}: {redact(op.error)}", started, finished, facts)
-    return Outcome(
-        action.id, OutcomeStatus.DONE, f"{op.num_files} files, {op.total_size} bytes", started, finished, facts
-    )
+        detail = f"{how}{op.status}: {redact(op.error)}"
+        return Outcome(action.id, OutcomeStatus.FAILED, detail, started, finished, facts)
+    detail = f"{how}{op.num_files} files, {op.total_size} bytes"
+    return Outcome(action.id, OutcomeStatus.DONE, detail, started, finished, facts)
 
 
 def _decode(data: bytes) -> Sidecar | None:

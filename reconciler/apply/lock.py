@@ -2,7 +2,9 @@
 
 Created only if absent (conditional create), holding run id, host, start and lease expiry.
 A live apply renews its lease; a lock whose lease has expired may be taken over, by a
-conditional replace on the etag that was read, so two takers cannot both win.
+conditional replace on the etag that was read, so two takers cannot both win. An apply whose
+renewals keep failing (a store outage) past its lease counts its lock as lost from then on: it
+starts nothing new, and what it started is adopted by the next apply.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class BucketLock:
         self.info: LockInfo | None = None
         self.taken_over: LockInfo | None = None
         self.lost = False
+        self._lost_why: str | None = None
         self._mutex = threading.Lock()
 
     def acquire(self) -> LockInfo:
@@ -87,6 +90,22 @@ class BucketLock:
             raise LockHeld(
                 f"another apply holds the lock of bucket {self.bucket.name}", where=self.bucket.name
             ) from None
+
+    def lost_because(self) -> str | None:
+        """Why this apply may no longer count on its lock (taken over, or its lease ran out while
+        renewals failed); None while it holds it. Once lost, it stays lost for this apply (a late
+        renewal that got through does not undo what others may have done meanwhile)."""
+        if self.lost:
+            return self._lost_why or f"the apply lock of bucket {self.bucket.name} was taken over by another apply"
+        info = self.info
+        if info is not None and self.clock() >= info.lease_expires_at:
+            self._lost_why = (
+                f"the lease of the apply lock of bucket {self.bucket.name} ran out at {iso(info.lease_expires_at)} "
+                "while its renewals failed"
+            )
+            self.lost = True
+            return self._lost_why
+        return None
 
     def renew(self) -> None:
         """Extend the lease; if the lock was taken from us, say so and stop renewing."""

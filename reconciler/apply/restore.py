@@ -1,8 +1,14 @@
-"""``restore``: RESTORE a schedule's backup into a service, then record that it was done."""
+"""``restore``: RESTORE a schedule's backup into a service, then record that it was done.
+
+An attempt of an apply that is gone is first looked up in ``system.backups`` (a server keeps
+running a RESTORE whose client died): while it runs it is waited for; if it restored this same
+backup for this same declaration it is adopted (recorded as done, not run twice); otherwise what
+it wrote is removed and the restore runs again."""
 
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime
 
 from ..bucket import layout
 from ..bucket.records import RestoreAttempt, RestoreDone
@@ -53,7 +59,17 @@ def run_restore(ctx: ApplyContext, action: RestoreAction) -> Outcome:
         if db not in SYSTEM_DATABASES and (not renames or db in renames)
     ]
     record_key = layout.restore_key(bucket, name)
-    undone = _undo_interrupted_attempt(ch, store, record_key, ctx.run_id)
+    location = bucket.url(key)
+    prior = _interrupted_attempt(store, record_key, ctx.run_id)
+    if prior is not None:
+        prior_location = bucket.url(layout.backup_prefix(bucket, source_service, folders, prior.backup))
+        adopted = _adopt(ch, prior, action, prior_location)
+        if adopted is not None:
+            done = _done(ctx, action, location, adopted, ctx.clock())
+            store.write(record_key, done.encode())
+            detail = f"adopted the restore of run {prior.run_id}, which ClickHouse finished: {action.backup}"
+            return Outcome(action.id, OutcomeStatus.DONE, detail, started, ctx.clock(), {"tables": len(writes)})
+    undone = _undo_interrupted_attempt(ch, prior)
     targets = sorted({db for db, _ in writes})
     present_dbs = set(ch.databases())
     before = {db: ch.table_rows(db) for db in targets}
@@ -70,7 +86,6 @@ def run_restore(ctx: ApplyContext, action: RestoreAction) -> Outcome:
                 + "; empty them, restore under other names (to.databases), or set allow_non_empty_tables: true"
             )
 
-    location = bucket.url(key)
     # what this attempt may write without touching anything of the user's: tables absent or empty
     # now; if the apply dies, the next one removes exactly these before restoring again
     attempt = RestoreAttempt(
@@ -101,28 +116,49 @@ def run_restore(ctx: ApplyContext, action: RestoreAction) -> Outcome:
         return failed(f"{op.status}: {redact(op.error)}")
 
     finished = ctx.clock()
-    record = RestoreDone(
-        restore=name,
-        backup=action.backup,
-        spec_digest=action.spec_digest,
-        done_at=finished,
-        run_id=ctx.run_id,
-        source={"service": source_service, "schedule": action.schedule, "location": location}
-        | ({"snapshot": action.snapshot} if action.snapshot else {}),
-        target={"service": action.service, "databases": renames},
-        operation_id=op_id,
-    )
-    store.write(record_key, record.encode())
+    store.write(record_key, _done(ctx, action, location, op_id, finished).encode())
     detail = f"restored {len(writes)} tables from {action.backup}" + (f" ({undone})" if undone else "")
     return Outcome(action.id, OutcomeStatus.DONE, detail, started, finished, {"tables": len(writes)})
 
 
-def _undo_interrupted_attempt(ch: ClickHouse, store: Store, record_key: str, run_id: str) -> str:
-    """Remove what an earlier attempt that did not finish wrote: only the tables it recorded as
-    absent or empty before it started, and the databases it created (if nothing else is in them)."""
+def _done(ctx: ApplyContext, action: RestoreAction, location: str, op_id: str, at: datetime) -> RestoreDone:
+    return RestoreDone(
+        restore=action.restore,
+        backup=action.backup or "",
+        spec_digest=action.spec_digest,
+        done_at=at,
+        run_id=ctx.run_id,
+        source={"service": action.from_service, "schedule": action.schedule, "location": location}
+        | ({"snapshot": action.snapshot} if action.snapshot else {}),
+        target={"service": action.service, "databases": dict(action.databases)},
+        operation_id=op_id,
+    )
+
+
+def _interrupted_attempt(store: Store, record_key: str, run_id: str) -> RestoreAttempt | None:
     got = store.read(record_key)
     prior = RestoreAttempt.decode(got[0]) if got is not None else None
-    if prior is None or prior.run_id == run_id:
+    return None if prior is None or prior.run_id == run_id else prior
+
+
+def _adopt(ch: ClickHouse, prior: RestoreAttempt, action: RestoreAction, prior_location: str) -> str | None:
+    """The operation id of the interrupted attempt's RESTORE if ClickHouse finished it (after
+    waiting while it runs) and it restored what this action restores; None otherwise."""
+    op_id = operation_id("restore", prior_location, prior.restore, salt=prior.run_id)
+    try:
+        op = ch.operations([op_id]).get(op_id)
+        if op is not None and not op.final:
+            op = ch.wait(op_id)  # never undo, nor restore again, under a RESTORE that runs
+    except ReconcilerError:
+        return None  # gone with a restart of the server: undone and restored again
+    same = prior.backup == action.backup and prior.spec_digest == action.spec_digest
+    return op_id if op is not None and op.succeeded and same else None
+
+
+def _undo_interrupted_attempt(ch: ClickHouse, prior: RestoreAttempt | None) -> str:
+    """Remove what an earlier attempt that did not finish wrote: only the tables it recorded as
+    absent or empty before it started, and the databases it created (if nothing else is in them)."""
+    if prior is None:
         return ""
 
     def table(qualified: str) -> str:

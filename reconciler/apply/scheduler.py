@@ -1,7 +1,8 @@
 """The action scheduler: a plan's actions in dependency order, independent ones in parallel
 (``parallelism`` at a time), at most one export per service at a time. An action whose
 dependency failed is skipped, and says which; a failed action does not stop unrelated ones;
-once the apply lock is lost nothing new starts. Every action ends in an ``Outcome``: executors
+once the apply lock is lost (taken over, or its lease ran out while renewals failed) nothing new
+starts, and the apply says so once. Every action ends in an ``Outcome``: executors
 return them, and an executor that raises is a failed outcome, never a crashed apply."""
 
 from __future__ import annotations
@@ -66,14 +67,16 @@ def _run_one(ctx: ApplyContext, action: Action) -> Outcome:
 
 
 def run_actions(
-    actions: list[Action], ctx: ApplyContext, parallelism: int, lock_lost: Callable[[], bool]
+    actions: list[Action], ctx: ApplyContext, parallelism: int, lock_lost: Callable[[], str | None]
 ) -> list[Outcome]:
+    """``lock_lost`` says why the apply may no longer start work (None while it holds its locks)."""
     status: dict[str, OutcomeStatus] = {}
     outcomes: list[Outcome] = []
     ids = {a.id for a in actions}
     pending = list(actions)
     running: dict[Future[Outcome], Action] = {}
     exporting: set[str] = set()
+    said_lost = False
 
     def finish(action: Action, outcome: Outcome) -> None:
         status[action.id] = outcome.status
@@ -101,9 +104,16 @@ def run_actions(
                 if len(running) >= parallelism:
                     break
                 pending.remove(action)
-                if lock_lost():
+                why_lost = lock_lost()
+                if why_lost:
+                    if not said_lost:
+                        ctx.console.warn(
+                            f"{why_lost}: no new action starts; what runs goes on, and the next apply adopts what "
+                            "this one started"
+                        )
+                        said_lost = True
                     now = ctx.clock()
-                    finish(action, Outcome(action.id, OutcomeStatus.SKIPPED, "the apply lock was lost", now, now))
+                    finish(action, Outcome(action.id, OutcomeStatus.SKIPPED, f"not started: {why_lost}", now, now))
                     continue
                 if action.type == ActionType.EXPORT and action.service:
                     exporting.add(action.service)

@@ -4,6 +4,6 @@ backup manifest (``manifest``) and its checksums (``checksum``, with the C hashe
 
 from __future__ import annotations
 
-from .client import TRANSIENT_CODES, ClickHouse, connect
+from .client import TRANSIENT_CODES, ClickHouse, NoAnswer, OperationGone, connect
 
-__all__ = ["TRANSIENT_CODES", "ClickHouse", "connect"]
+__all__ = ["TRANSIENT_CODES", "ClickHouse", "NoAnswer", "OperationGone", "connect"]

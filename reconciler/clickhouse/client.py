@@ -49,6 +49,14 @@ def _clean_error(e: BaseException) -> tuple[str, int | None]:
     return first[:1000], int(m.group(1)) if m else None
 
 
+class NoAnswer(ClickHouseError):
+    """ClickHouse could not be reached within the retry policy: what a statement did is unknown."""
+
+
+class OperationGone(ClickHouseError):
+    """``system.backups`` no longer has the operation: the server restarted (it forgets it)."""
+
+
 class ClickHouse:
     """One service. Calls are serialised: the embedded chdb engine is one per process and its
     client is not meant for concurrent statements; ASYNC keeps each statement short."""
@@ -76,7 +84,7 @@ class ClickHouse:
         try:
             return self.retry.run(what, lambda: self._once(sql))
         except TemporaryError as e:
-            raise ClickHouseError(e.message, where=f"service {self.service.name}") from None
+            raise NoAnswer(e.message, where=f"service {self.service.name}") from None
 
     def command(self, sql: str) -> None:
         self.query(sql)
@@ -125,7 +133,7 @@ class ClickHouse:
         while True:
             op = self.operations([operation_id]).get(operation_id)
             if op is None:
-                raise ClickHouseError(
+                raise OperationGone(
                     f"operation {operation_id} is not in system.backups (was the server restarted?)",
                     where=f"service {self.service.name}",
                 )

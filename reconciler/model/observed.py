@@ -123,6 +123,10 @@ class ObservedBackup:
     source_operation_id: str | None = None
     #: on a bucket with ``immutability``: the latest retain-until of its manifest and its sidecar
     locked_until: datetime | None = None
+    #: running in ClickHouse while the apply that started it is gone (no live lock of its run):
+    #: the next apply adopts it (waits for it and records its outcome) instead of starting another
+    orphaned: bool = False
+    run_id: str | None = None  # the apply that started it (from the sidecar)
 
     def last_validation(self, level: ValidationLevel | None = None) -> Validation | None:
         vs = [v for v in self.validations if level is None or v.level == level]

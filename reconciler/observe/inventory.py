@@ -41,6 +41,7 @@ def classify(f: Folder, operation: Operation | None, lock: LockInfo | None, now:
         validations=sc.validations,
         source_location=sc.copy_of.location if sc.copy_of else None,
         source_operation_id=sc.copy_of.operation_id if sc.copy_of else None,
+        run_id=sc.run_id,
     )
     if sc.state == SidecarState.PRUNING:
         return ObservedBackup(state=BackupState.PRUNING, error="a prune started and did not finish", **common, **facts)  # type: ignore[arg-type]
@@ -51,11 +52,12 @@ def classify(f: Folder, operation: Operation | None, lock: LockInfo | None, now:
         return ObservedBackup(state=BackupState.FAILED, error=error, **common, **facts)  # type: ignore[arg-type]
     if sc.state == SidecarState.FAILED:
         return ObservedBackup(state=BackupState.FAILED, error=sc.error, **common, **facts)  # type: ignore[arg-type]
+    its_apply_lives = lock is not None and lock.lock_id == sc.run_id and lock.lease_expires_at > now
     if operation is not None and operation.status in RUNNING_STATUSES:
-        return ObservedBackup(state=BackupState.RUNNING, **common, **facts)  # type: ignore[arg-type]
+        return ObservedBackup(state=BackupState.RUNNING, orphaned=not its_apply_lives, **common, **facts)  # type: ignore[arg-type]
     if operation is not None and operation.final and not operation.succeeded:
         return ObservedBackup(state=BackupState.FAILED, error=operation.error, **common, **facts)  # type: ignore[arg-type]
-    if lock is not None and lock.lock_id == sc.run_id and lock.lease_expires_at > now:
+    if its_apply_lives:
         return ObservedBackup(state=BackupState.RUNNING, **common, **facts)  # type: ignore[arg-type]
     why = "its apply ended without recording an outcome and ClickHouse runs no such operation"
     return ObservedBackup(state=BackupState.ABANDONED, error=why, **common, **facts)  # type: ignore[arg-type]

@@ -77,7 +77,22 @@ def decide_schedule(
     covered = any(
         (b.state == BackupState.COMPLETE and b.kind is not None) or b.state == BackupState.RUNNING for b in in_slot
     )
-    if covered:
+    orphan = next((b for b in in_slot if b.state == BackupState.RUNNING and b.orphaned), None)
+    action: ExportAction | None = None
+    if orphan is not None and service_reachable:
+        # ClickHouse still writes it and the apply that started it is gone: adopt, never duplicate
+        base = orphan.base if orphan.kind == "incremental" else None
+        action = _export_action(
+            schedule,
+            bucket,
+            inventory,
+            orphan.name,
+            orphan.kind or "full",
+            base,
+            f"{orphan.name} is still being written by ClickHouse and run {orphan.run_id or '?'}, which started it, "
+            "is gone: adopt it (wait for it and record its outcome) rather than start another attempt",
+        )
+    elif covered:
         pass  # the slot has its backup, or one is being made
     elif not service_reachable:
         d.warnings.append(
@@ -88,25 +103,14 @@ def decide_schedule(
         attempt = max((b.attempt for b in in_slot), default=0) + 1
         name = slot_name(latest, attempt)
         kind, base, why_full = _kind(schedule, inventory)
-        location = bucket.url(layout.backup_prefix(bucket, schedule.service, schedule.name, name))
         reason = _export_reason(schedule, latest, newest, in_slot, now)
         if why_full:
             reason += f"; {why_full}"
         if schedule.scope.access:
             reason += "; with its users, roles, settings profiles, row policies, quotas and functions (include_access)"
-        action = ExportAction(
-            id=export_id(schedule.service, schedule.name, name),
-            service=schedule.service,
-            schedule=schedule.name,
-            bucket=schedule.bucket,
-            backup=name,
-            kind=kind,
-            base=base,
-            location=location,
-            scope=schedule.scope,
-            chain=tuple(inventory.chain_of(base)),
-            reason=reason,
-        )
+        action = _export_action(schedule, bucket, inventory, name, kind, base, reason)
+    if action is not None:
+        name = action.backup or ""
         d.actions.append(action)
         d.export = action
         if level is not None or checksums_due:
@@ -120,6 +124,30 @@ def decide_schedule(
     pruned = _decide_prunes(schedule, bucket, inventory, now, d)
     _decide_validations(schedule, bucket, managed_complete, pruned, now, checksums_due, drill_reachable, d)
     return d
+
+
+def _export_action(
+    schedule: Schedule,
+    bucket: Bucket,
+    inventory: ScheduleInventory,
+    name: str,
+    kind: str,
+    base: str | None,
+    reason: str,
+) -> ExportAction:
+    return ExportAction(
+        id=export_id(schedule.service, schedule.name, name),
+        service=schedule.service,
+        schedule=schedule.name,
+        bucket=schedule.bucket,
+        backup=name,
+        kind=kind,
+        base=base,
+        location=bucket.url(layout.backup_prefix(bucket, schedule.service, schedule.name, name)),
+        scope=schedule.scope,
+        chain=tuple(inventory.chain_of(base)),
+        reason=reason,
+    )
 
 
 def _due(every: timedelta | None, backups: list[ObservedBackup], level: ValidationLevel, now: datetime) -> bool:

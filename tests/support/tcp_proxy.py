@@ -96,6 +96,14 @@ class TcpProxy:
         with self._mutex:
             self._drop.append(patterns)
 
+    def hold_requests(self, *patterns: bytes) -> Hold:
+        """Like ``hold_request``, but every such request (a client's retries too) is held until
+        ``hold.release()``: a server that times out and writes again stays stuck all the same."""
+        hold = Hold(patterns, repeat=True)
+        with self._mutex:
+            self._hold.append(hold)
+        return hold
+
     def hold_request(self, *patterns: bytes) -> Hold:
         """Arm a one-shot fault: the next request whose first bytes contain every one of
         ``patterns`` is held, not forwarded, until ``hold.release()`` forwards it or ``cut()``
@@ -109,9 +117,13 @@ class TcpProxy:
 
     def _held(self, data: bytes) -> Hold | None:
         with self._mutex:
-            for hold in self._hold:
-                if all(p in data for p in hold.patterns):
+            for hold in list(self._hold):
+                if hold.repeat and hold.released.is_set():
                     self._hold.remove(hold)
+                    continue
+                if all(p in data for p in hold.patterns):
+                    if not hold.repeat:
+                        self._hold.remove(hold)
                     if self._cut.is_set():  # cut meanwhile: never forwarded
                         hold.dropped = True
                         hold.released.set()
@@ -216,8 +228,9 @@ class TcpProxy:
 class Hold:
     """A request held by the proxy (see ``TcpProxy.hold_request``)."""
 
-    def __init__(self, patterns: tuple[bytes, ...]) -> None:
+    def __init__(self, patterns: tuple[bytes, ...], repeat: bool = False) -> None:
         self.patterns = patterns
+        self.repeat = repeat
         self.caught = threading.Event()  # set when such a request is being held
         self.released = threading.Event()
         self.dropped = False  # cut() dropped it

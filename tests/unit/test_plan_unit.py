@@ -179,6 +179,21 @@ def test_a_running_export_is_not_duplicated() -> None:
     assert build_plan(config, observed, NOW).actions == ()
 
 
+def test_a_running_export_whose_apply_is_gone_is_adopted_not_duplicated() -> None:
+    from dataclasses import replace
+
+    orphan = replace(backup("20261125T030000Z", BackupState.RUNNING), orphaned=True, run_id="r-dead")
+    config, observed = make([backup("20261124T030000Z"), orphan])
+    plan = build_plan(config, observed, NOW)
+    assert types(plan) == [
+        ("export", "export/analytics/daily/20261125T030000Z"),
+        ("validate", "validate/analytics/daily/20261125T030000Z"),
+    ]
+    assert "adopt it" in plan.actions[0].reason and "r-dead" in plan.actions[0].reason
+    _, down = make([backup("20261124T030000Z"), orphan], reachable=False)
+    assert build_plan(config, down, NOW).actions == ()
+
+
 def test_unreachable_service_plans_no_export_and_reports_drift() -> None:
     config, observed = make([backup("20261124T030000Z")], reachable=False)
     plan = build_plan(config, observed, NOW)

@@ -1,0 +1,82 @@
+"""The apply lock's lease when renewals fail (a store outage during a long BACKUP): past the
+lease the lock counts as lost, the scheduler starts nothing new and says so once."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from reconciler.apply.lock import BucketLock
+from reconciler.apply.scheduler import run_actions
+from reconciler.model import UTC, Bucket, Provider
+from reconciler.stores.memory import MemoryStorage, MemoryStore
+
+T0 = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_the_lock_is_lost_once_its_lease_runs_out_unrenewed() -> None:
+    clock = Clock()
+    bucket = Bucket("primary", Provider.S3, "bkt", prefix="p")
+    storage = MemoryStorage()
+    storage.create_bucket("bkt")
+    lock = BucketLock(MemoryStore(storage, "bkt"), bucket, "run-1", timedelta(seconds=30), clock)
+    lock.acquire()
+    assert lock.lost_because() is None
+    clock.now = T0 + timedelta(seconds=20)
+    lock.renew()  # a renewal that succeeds moves the lease on
+    clock.now = T0 + timedelta(seconds=45)
+    assert lock.lost_because() is None
+    clock.now = T0 + timedelta(seconds=50)  # renewals failed since: the lease ran out at +50s
+    why = lock.lost_because()
+    assert why is not None and "ran out at 2026-11-25T06:00:50Z while its renewals failed" in why
+
+
+class Console:
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def warn(self, text: str) -> None:
+        self.warnings.append(text)
+
+    def action_started(self, action: object) -> None:
+        pass
+
+    def action_finished(self, action: object, outcome: object) -> None:
+        pass
+
+
+def test_the_scheduler_starts_nothing_once_the_lock_is_lost_and_says_so_once() -> None:
+    from dataclasses import dataclass
+
+    from reconciler.model import PruneAction
+
+    @dataclass(frozen=True)
+    class Ctx:
+        console: Console
+        clock: Clock
+
+    actions = [
+        PruneAction(
+            id=f"prune/a/daily/{n}",
+            service="a",
+            schedule="daily",
+            bucket="primary",
+            backup=n,
+            reason="r",
+            location="s3://bkt/x/",
+            state="complete",
+        )
+        for n in ("20261101T030000Z", "20261102T030000Z")
+    ]
+    ctx = Ctx(Console(), Clock())
+    outcomes = run_actions(actions, ctx, 2, lambda: "the lease of the apply lock of bucket primary ran out")  # type: ignore[arg-type]
+    assert [o.status.value for o in outcomes] == ["skipped", "skipped"]
+    assert all(o.detail.startswith("not started: the lease") for o in outcomes)
+    assert len(ctx.console.warnings) == 1 and "the next apply adopts" in ctx.console.warnings[0]
