@@ -43,6 +43,8 @@ class BucketLock:
         self.taken_over: LockInfo | None = None
         self.lost = False
         self._lost_why: str | None = None
+        #: the last renewal failed (a store outage); a renewal still under way is not a failure
+        self.renewal_failed = False
         self._mutex = threading.Lock()
 
     def acquire(self) -> LockInfo:
@@ -98,7 +100,7 @@ class BucketLock:
         if self.lost:
             return self._lost_why or f"the apply lock of bucket {self.bucket.name} was taken over by another apply"
         info = self.info
-        if info is not None and self.clock() >= info.lease_expires_at:
+        if info is not None and self.renewal_failed and self.clock() >= info.lease_expires_at:
             self._lost_why = (
                 f"the lease of the apply lock of bucket {self.bucket.name} ran out at {iso(info.lease_expires_at)} "
                 "while its renewals failed"
@@ -123,6 +125,7 @@ class BucketLock:
                 etag = now_held.etag  # our own renewal got through and its reply was lost
                 renewed = LockInfo(**{**renewed.__dict__, "lease_expires_at": now_held.lease_expires_at})
             self.info = LockInfo(**{**renewed.__dict__, "etag": etag})
+            self.renewal_failed = False
 
     def release(self) -> None:
         with self._mutex:
@@ -157,9 +160,13 @@ class LeaseKeeper:
     def _run(self) -> None:
         while not self._stop.wait(self.every):
             for lock in self.locks:
-                # a passing store fault: try again at the next tick, before the lease ends
-                with contextlib.suppress(ReconcilerError):
+                # a passing store fault: try again at the next tick, before the lease ends; if
+                # they keep failing until it ends, the lock counts as lost (lost_because)
+                try:
                     lock.renew()
+                except ReconcilerError:
+                    lock.renewal_failed = True
+                    lock.lost_because()  # decided now: a renewal that gets through later undoes nothing
 
 
 def force_unlock(store: Store, bucket: Bucket, lock_id: str) -> LockInfo:

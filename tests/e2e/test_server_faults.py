@@ -263,14 +263,13 @@ def test_lease_renewals_failing_past_the_lease_stop_new_work_and_the_next_apply_
     }
     cfg = s.config("two.yaml", schedules=two)
     manifest = s.hold_manifest()  # the first export runs until the lease has run out
-    renewal = s.storage.hold_request(f"PUT /{s.bucket}/clickhouse/.reconciler/lock ".encode(), b"If-Match:")
     first = s.apply(cfg)
-    poll("a lease renewal to hang", renewal.caught.is_set, first)
     poll("ClickHouse to write the manifest", manifest.caught.is_set, first)
-    time.sleep(LEASE + 0.5)
+    s.storage.cut()  # a store outage: renewals fail (retried, then given up) past the lease
+    time.sleep(LEASE + 14)  # longer than a renewal is retried (~10 s); ClickHouse retries its writes
+    s.storage.restore()
     manifest.release()
     first.wait_line("no new action starts")
-    renewal.release()
     assert first.finish() == 1, first.text()
     text = first.text()
     assert "while its renewals failed" in text and "not started: the lease" in text
@@ -280,3 +279,71 @@ def test_lease_renewals_failing_past_the_lease_stop_new_work_and_the_next_apply_
     assert second.finish() == 0, second.text()
     both = sorted(k for k in keys(s.s3, s.bucket, "clickhouse/analytics/") if k.endswith("/.backup"))
     assert both == [f"clickhouse/analytics/daily/{SLOT}/.backup", f"clickhouse/analytics/other/{SLOT}/.backup"]
+
+
+def test_reconciler_killed_mid_restore_the_next_apply_adopts_the_restore(scene: Any) -> None:
+    s = scene()
+    first = s.apply()
+    assert first.finish() == 0, first.text()
+    target = f"{s.db}_back"
+    cfg = s.config(
+        "r.yaml",
+        restores={
+            "back": {
+                "from": {"schedule": "daily", "backup": "latest"},
+                "to": {"service": "analytics", "databases": {s.db: target}},
+            }
+        },
+    )
+    data = s.storage.hold_requests(f"GET /{s.bucket}/{s.folder}data/".encode())  # ClickHouse reading the parts
+    restoring = s.apply(cfg)
+    poll("ClickHouse to read the backup's data", data.caught.is_set, restoring)
+    op_id = s.running("restore")
+    restoring.kill()
+    assert op_id, "the server goes on with the RESTORE of a dead client"
+    s.wait_for_lease()
+    second = s.apply(cfg)
+    second.wait_line("restore/back")
+    data.release()
+    assert second.finish() == 0, second.text()
+    assert "adopted the restore of run" in second.text()
+    client = s.server.client()
+    count = (
+        "SELECT count() FROM system.backups WHERE startsWith(id, 'reconciler-restore-') "
+        f"AND position(name, '{s.bucket}') > 0"
+    )
+    assert client.query(count).result_rows == [(1,)]  # restored once, never twice
+    rows = dict(client.query(f"SELECT name, total_rows FROM system.tables WHERE database = '{target}'").result_rows)
+    assert rows == {"orders": 20_000, "customers": 6_666}
+    assert ids(s.plan(cfg)) == []
+
+
+def test_reconciler_killed_mid_drill_the_next_apply_waits_for_it_then_drills_once(scene: Any) -> None:
+    s = scene()
+    cfg = s.config(
+        "d.yaml",
+        schedules={
+            "daily": {
+                "service": "analytics",
+                "bucket": "primary",
+                "databases": [s.db],
+                "cron": "0 3 * * *",
+                "validate": {"drill": {"service": "analytics", "every": "1d"}},
+            }
+        },
+    )
+    parts = s.storage.hold_requests(f"GET /{s.bucket}/".encode(), b".bin HTTP/1.1")  # ClickHouse reading parts
+    drilling = s.apply(cfg)
+    poll("the drill's RESTORE to read the backup", parts.caught.is_set, drilling)
+    assert s.running("drill"), "the drill's RESTORE runs on the server"
+    drilling.kill()
+    s.wait_for_lease()
+    second = s.apply(cfg)
+    time.sleep(2)  # it waits for the orphaned drill RESTORE before dropping its scratch databases
+    parts.release()
+    assert second.finish() == 0, second.text()
+    drills = [v for v in s.sidecar()["validations"] if v["level"] == "drill"]
+    assert [v["result"] for v in drills] == ["ok"], drills
+    dbs = [r[0] for r in s.server.client().query("SELECT name FROM system.databases").result_rows]
+    assert not [d for d in dbs if d.startswith("reconciler_drill_")], dbs
+    assert ids(s.plan(cfg)) == []

@@ -33,7 +33,9 @@ def test_the_lock_is_lost_once_its_lease_runs_out_unrenewed() -> None:
     lock.renew()  # a renewal that succeeds moves the lease on
     clock.now = T0 + timedelta(seconds=45)
     assert lock.lost_because() is None
-    clock.now = T0 + timedelta(seconds=50)  # renewals failed since: the lease ran out at +50s
+    clock.now = T0 + timedelta(seconds=50)  # the lease ran out at +50s, a renewal still under way
+    assert lock.lost_because() is None
+    lock.renewal_failed = True  # what the lease keeper records when a renewal fails
     why = lock.lost_because()
     assert why is not None and "ran out at 2026-11-25T06:00:50Z while its renewals failed" in why
 
