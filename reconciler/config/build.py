@@ -222,7 +222,11 @@ def _snapshot(name: str, spec: dict[str, Any]) -> Snapshot:
         name=name,
         service=spec["service"],
         bucket=spec["bucket"],
-        scope=Scope(tuple(spec.get("databases") or ()), tuple(spec.get("tables") or ())),
+        scope=Scope(
+            tuple(spec.get("databases") or ()),
+            tuple(spec.get("tables") or ()),
+            access=bool(spec.get("include_access", False)),
+        ),
         keep_until=parse_date(keep_until) if keep_until is not None else None,
     )
 

@@ -407,11 +407,12 @@ def _check_include_access(c: _Checker, path: Path, schedule: dict[str, Any]) -> 
     if schedule.get("include_access") is not True:
         return
     narrowed = [k for k in ("databases", "tables") if k in schedule]
+    kind = "snapshot" if path[0] == "snapshots" else "schedule"
     if narrowed:
         c.error(
             path + ("include_access",),
             f"`include_access` backs up the users, roles, settings profiles, row policies, quotas and functions "
-            f"of the whole service, but schedule `{path[-1]}` lists `{narrowed[0]}`; remove `{narrowed[0]}` to "
+            f"of the whole service, but {kind} `{path[-1]}` lists `{narrowed[0]}`; remove `{narrowed[0]}` to "
             "back up the whole service, or remove `include_access`",
         )
 
@@ -657,6 +658,7 @@ def _check_snapshot(c: _Checker, name: str) -> None:
         _check_not_restricted(c, path + ("service",), service, "backed up")
     if "databases" in snapshot and "tables" in snapshot:
         c.error(path + ("tables",), f"snapshot `{name}` lists both `databases` and `tables`; keep one of them")
+    _check_include_access(c, path, snapshot)
     keep_until = snapshot.get("keep_until")
     if isinstance(keep_until, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", keep_until):  # else the schema said
         try:
