@@ -43,6 +43,11 @@ class StatusFormat(str, Enum):
     json = "json"
 
 
+class RefreshMode(str, Enum):
+    fast = "fast"
+    full = "full"
+
+
 class SchemaName(str, Enum):
     config = "config"
     plan = "plan"
@@ -55,6 +60,19 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of erro
 StatsOpt = Annotated[bool, typer.Option("--stats", help="Print the storage requests made, by kind, to stderr.")]
 MetricsOpt = Annotated[Path | None, typer.Option("--metrics-file", help="Write Prometheus text metrics here.")]
 FormatOpt = Annotated[Format, typer.Option("--format", help="text, json or markdown.")]
+RefreshOpt = Annotated[
+    RefreshMode | None,
+    typer.Option(
+        "--refresh",
+        help="fast: folder names and the index per schedule; full: every object, checked against the sidecars.",
+    ),
+]
+
+
+def _refresh(value: RefreshMode | None, default: str) -> Any:
+    from .model import Refresh
+
+    return Refresh(value.value if value is not None else default)
 
 
 @app.callback()
@@ -124,6 +142,7 @@ def plan(
         bool, typer.Option("--detailed-exitcode", help="Exit 2 when actions are pending.")
     ] = False,
     target: TargetOpt = None,
+    refresh: RefreshOpt = None,
     metrics_file: MetricsOpt = None,
     stats: StatsOpt = False,
     debug: DebugOpt = False,
@@ -134,7 +153,7 @@ def plan(
 
     _start(debug, stats)
     config, conns = _session(file)
-    planned = plan_run(config, conns, parse_now(now), target or [])
+    planned = plan_run(config, conns, parse_now(now), target or [], _refresh(refresh, "fast"))
     _metrics(metrics_file, config, planned)
     if out is not None:
         out.write_text(to_json(planned.plan.to_json()))
@@ -152,6 +171,7 @@ def apply(
     auto_approve: Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation.")] = False,
     parallelism: Annotated[int, typer.Option("--parallelism", min=1, max=64, help="Actions run at once.")] = 4,
     target: TargetOpt = None,
+    refresh: RefreshOpt = None,
     metrics_file: MetricsOpt = None,
     stats: StatsOpt = False,
     debug: DebugOpt = False,
@@ -195,6 +215,7 @@ def _apply(
         parallelism=parallelism,
         lease=lease_from_env(os.environ.get("RECONCILER_LOCK_LEASE")),
         observe_after=metrics_file is not None,
+        refresh=_refresh(refresh, "fast") if refresh is not None else None,
     )
 
     console = console_for()
@@ -251,6 +272,7 @@ def drift(
     now: NowOpt = None,
     format: FormatOpt = Format.text,
     target: TargetOpt = None,
+    refresh: RefreshOpt = None,
     metrics_file: MetricsOpt = None,
     stats: StatsOpt = False,
     debug: DebugOpt = False,
@@ -261,7 +283,7 @@ def drift(
 
     _start(debug, stats)
     config, conns = _session(file)
-    planned = drift_run(config, conns, parse_now(now), target or [])
+    planned = drift_run(config, conns, parse_now(now), target or [], _refresh(refresh, "full"))
     _metrics(metrics_file, config, planned)
     p = planned.plan
     sys.stdout.write(
@@ -278,6 +300,7 @@ def status(
     format: Annotated[StatusFormat, typer.Option("--format", help="text or json.")] = StatusFormat.text,
     now: NowOpt = None,
     target: TargetOpt = None,
+    refresh: RefreshOpt = None,
     stats: StatsOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -287,7 +310,7 @@ def status(
 
     _start(debug, stats)
     config, conns = _session(file)
-    doc = status_run(config, conns, parse_now(now), target or [])
+    doc = status_run(config, conns, parse_now(now), target or [], _refresh(refresh, "fast"))
     sys.stdout.write(to_json(doc) if format == StatusFormat.json else status_text(doc))
 
 

@@ -5,12 +5,13 @@ every locked bucket (``run_record``) and each touched schedule's index refreshed
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import datetime
 
 from ..errors import StalePlan
-from ..model import ApplyResult, CloudRestoreAction, Config, Plan, RestoreAction
+from ..model import ApplyResult, CloudRestoreAction, Config, Plan, Refresh, RestoreAction
 from .context import ApplyContext, wall_clock
-from .index_update import refresh, touched_schedules
+from .index_update import refresh, touched_backups
 from .lock import DEFAULT_LEASE, BucketLock, LeaseKeeper, force_unlock, hold_locks
 from .run_record import write_run_records
 from .scheduler import run_actions
@@ -58,8 +59,16 @@ def new_run_id(now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
-def execute(plan: Plan, ctx: ApplyContext, parallelism: int = 4, locks: list[BucketLock] | None = None) -> ApplyResult:
-    """Run the plan's actions; write a run record into every locked bucket."""
+def execute(
+    plan: Plan,
+    ctx: ApplyContext,
+    parallelism: int = 4,
+    locks: list[BucketLock] | None = None,
+    stale_indexes: Iterable[str] = (),
+    mode: Refresh = Refresh.FAST,
+) -> ApplyResult:
+    """Run the plan's actions; write a run record into every locked bucket; bring the index of
+    every schedule the plan touched (and of ``stale_indexes``) up to date, read as ``mode`` says."""
     locks = locks or []
     started = ctx.clock()
     write_run_records(ctx, locks, plan, started, None, [])
@@ -68,6 +77,7 @@ def execute(plan: Plan, ctx: ApplyContext, parallelism: int = 4, locks: list[Buc
         return next((why for lk in locks if (why := lk.lost_because())), None)
 
     outcomes = run_actions(list(plan.actions), ctx, max(1, parallelism), lock_lost)
-    refresh(ctx, touched_schedules(plan))
+    touched = touched_backups(plan)
+    refresh(ctx, set(touched) | set(stale_indexes), touched, mode)
     record = write_run_records(ctx, locks, plan, started, ctx.clock(), outcomes)
     return ApplyResult(ctx.run_id, tuple(outcomes), record)

@@ -110,6 +110,8 @@ def run_export(ctx: ApplyContext, action: ExportAction) -> Outcome:
         error=None if ok else redact(op.error),
         num_files=op.num_files,
         total_size=op.total_size,
+        stored_files=op.num_entries + 1 if ok and op.num_entries is not None else None,
+        stored_bytes=op.stored_bytes if ok else None,
         finished_at=finished,
     )
     _write_outcome(store, sidecar_key, done, etag)

@@ -1,15 +1,16 @@
-"""Writing the per-schedule index (reconciler/index.py) at the end of an apply, from the bucket:
-one listing, and reads of only the sidecars that changed since the index was written."""
+"""Writing the per-schedule index (reconciler/bucket/index.py) at the end of an apply, from the
+bucket: a fast read of the schedule in which the folders the apply wrote or deleted are looked at
+again (or a full one, under ``--refresh full``), and a write only when the index changed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 from ..bucket import layout
 from ..bucket.folders import entry_of, read_schedule
 from ..bucket.index import ScheduleIndex
 from ..errors import ReconcilerError
-from ..model import ActionType, Plan
+from ..model import ActionType, Plan, Refresh
 from .context import ApplyContext
 
 BACKUP_ACTIONS = (ActionType.EXPORT, ActionType.COPY, ActionType.VALIDATE, ActionType.PRUNE)
@@ -17,12 +18,30 @@ BACKUP_ACTIONS = (ActionType.EXPORT, ActionType.COPY, ActionType.VALIDATE, Actio
 
 def touched_schedules(plan: Plan) -> set[str]:
     """The schedules whose backups the plan's actions write or delete."""
-    return {a.schedule for a in plan.actions if a.type in BACKUP_ACTIONS and a.schedule}
+    return set(touched_backups(plan))
 
 
-def refresh(ctx: ApplyContext, schedules: Iterable[str]) -> int:
-    """Write each schedule's index where it is missing or differs from the bucket. Returns how
-    many were written. A failure only costs later plans some reads: it is a warning."""
+def touched_backups(plan: Plan) -> dict[str, set[str]]:
+    """Per schedule, the backup folders the plan's actions write or delete."""
+    out: dict[str, set[str]] = {}
+    for a in plan.actions:
+        if a.schedule and a.type in BACKUP_ACTIONS:
+            out.setdefault(a.schedule, set())
+            if a.backup:
+                out[a.schedule].add(a.backup)
+    return out
+
+
+def refresh(
+    ctx: ApplyContext,
+    schedules: Iterable[str],
+    touched: Mapping[str, Collection[str]] | None = None,
+    mode: Refresh = Refresh.FAST,
+) -> int:
+    """Write each schedule's index where it is missing or differs from the bucket. ``touched``:
+    per schedule the folders to look at again whatever the index says. Returns how many indexes
+    were written. A failure only costs later plans some reads: it is a warning."""
+    touched = touched or {}
     written = 0
     for schedule, where in sorted(
         (n, b)
@@ -34,12 +53,12 @@ def refresh(ctx: ApplyContext, schedules: Iterable[str]) -> int:
         store = ctx.conns.store(where)
         key = layout.index_key(bucket, s.service, schedule)
         try:
-            read = read_schedule(store, layout.schedule_prefix(bucket, s.service, schedule), key, (s.service, schedule))
-            entries = {n: e for n, f in read.folders.items() if (e := entry_of(f)) is not None}
-            fresh = ScheduleIndex(s.service, schedule, entries)
-            if read.index is not None and not read.reread and set(read.index.entries) == set(entries):
-                continue  # already true
-            store.write(key, fresh.encode())
+            prefix = layout.schedule_prefix(bucket, s.service, schedule)
+            read = read_schedule(store, prefix, key, (s.service, schedule), mode, touched.get(schedule, ()))
+            if read.index_is_current:
+                continue
+            entries = {n: entry_of(f) for n, f in read.folders.items()}
+            store.write(key, ScheduleIndex(s.service, schedule, entries).encode())
             written += 1
         except ReconcilerError as e:
             ctx.console.warn(f"could not update the index of schedule {schedule}: {e.message}")

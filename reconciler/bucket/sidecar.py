@@ -39,8 +39,12 @@ class Sidecar:
     state: SidecarState = SidecarState.IN_PROGRESS
     operation_status: str | None = None  # ClickHouse's status, e.g. BACKUP_CREATED
     error: str | None = None
-    num_files: int | None = None
-    total_size: int | None = None
+    num_files: int | None = None  # ClickHouse's num_files: the files the backup holds, bases included
+    total_size: int | None = None  # ClickHouse's total_size: their bytes
+    #: the objects ClickHouse wrote into this folder, the manifest included (its num_entries + 1),
+    #: and their bytes (its uncompressed_size): what a full refresh compares the listing with
+    stored_files: int | None = None
+    stored_bytes: int | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
     run_id: str | None = None
@@ -71,7 +75,12 @@ class Sidecar:
             "location": self.location,
             "state": self.state.value if isinstance(self.state, SidecarState) else str(self.state),
             "operation": {"id": self.operation_id, "status": self.operation_status, "error": self.error},
-            "sizes": {"num_files": self.num_files, "total_size": self.total_size},
+            "sizes": {
+                "num_files": self.num_files,
+                "total_size": self.total_size,
+                "stored_files": self.stored_files,
+                "stored_bytes": self.stored_bytes,
+            },
             "timings": {
                 "started_at": iso(self.started_at) if self.started_at else None,
                 "finished_at": iso(self.finished_at) if self.finished_at else None,
@@ -131,6 +140,8 @@ class Sidecar:
                 error=None if op.get("error") is None else _text(op.get("error")),
                 num_files=_opt_int(sizes.get("num_files")),
                 total_size=_opt_int(sizes.get("total_size")),
+                stored_files=_opt_int(sizes.get("stored_files")),
+                stored_bytes=_opt_int(sizes.get("stored_bytes")),
                 started_at=parse_iso(_name(timings["started_at"])) if timings.get("started_at") else None,
                 finished_at=parse_iso(_name(timings["finished_at"])) if timings.get("finished_at") else None,
                 run_id=_opt_name(d.get("run_id")),

@@ -117,6 +117,8 @@ class ClickHouse:
                 end_time=_utc(r[5]),
                 num_files=int(r[6] or 0),
                 total_size=int(r[7] or 0),
+                num_entries=int(r[8]) if len(r) > 8 and r[8] is not None else None,
+                stored_bytes=int(r[9]) if len(r) > 9 and r[9] is not None else None,
             )
             out[op.id] = op
         return out

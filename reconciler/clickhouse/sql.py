@@ -162,5 +162,5 @@ def restore_sql(
 
 
 def operations_sql(ids: list[str]) -> str:
-    cols = "id, name, status, error, start_time, end_time, num_files, total_size"
+    cols = "id, name, status, error, start_time, end_time, num_files, total_size, num_entries, uncompressed_size"
     return f"SELECT {cols} FROM system.backups WHERE id IN ({', '.join(quote_string(i) for i in ids)})"

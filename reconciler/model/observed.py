@@ -37,6 +37,11 @@ class Operation:
     end_time: datetime | None
     num_files: int
     total_size: int
+    #: the objects ClickHouse stored in the folder besides its manifest (files found in a base or
+    #: stored once for several of the same checksum are not among them), and the bytes of those
+    #: objects and the manifest together (``uncompressed_size``; a folder backup is not compressed)
+    num_entries: int | None = None
+    stored_bytes: int | None = None
 
     @property
     def final(self) -> bool:
@@ -54,6 +59,25 @@ class BackupState(str, Enum):
     ABANDONED = "abandoned"  # sidecar in progress, no live operation, no `.backup`
     UNMANAGED = "unmanaged"  # no sidecar
     PRUNING = "pruning"  # a prune started and did not finish: the next apply finishes it
+
+
+class Refresh(str, Enum):
+    """How much of the bucket an observation reads (docs/commands.md, "Refresh")."""
+
+    #: per schedule one delimiter listing of the folder names and the index; a folder the index
+    #: does not know as settled costs one listing of its top level and a sidecar read
+    FAST = "fast"
+    #: every object is listed, and each complete backup's files and bytes are compared with what
+    #: ClickHouse reported in its sidecar
+    FULL = "full"
+
+
+@dataclass(frozen=True)
+class ObserveOptions:
+    """What an observation reads. Passed from the operations to observe (and on to each reader of a
+    bucket); a new observation choice is a field here, with a default."""
+
+    refresh: Refresh = Refresh.FAST
 
 
 class ValidationResult(str, Enum):
@@ -110,7 +134,9 @@ class ObservedBackup:
     error: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    total_size: int = 0  # bytes in the bucket under this folder
+    #: bytes and files of the folder as ClickHouse reported them (its sidecar); a full refresh
+    #: gives an unmanaged folder (no sidecar) those of its listing
+    total_size: int = 0
     num_files: int = 0
     validations: tuple[Validation, ...] = ()
     has_manifest: bool = False
@@ -127,6 +153,9 @@ class ObservedBackup:
     #: the next apply adopts it (waits for it and records its outcome) instead of starting another
     orphaned: bool = False
     run_id: str | None = None  # the apply that started it (from the sidecar)
+    #: a full refresh found the folder's files or bytes differ from what its sidecar recorded
+    #: (a file deleted or changed behind the reconciler's back): the backup counts as broken
+    mismatch: str | None = None
 
     def last_validation(self, level: ValidationLevel | None = None) -> Validation | None:
         vs = [v for v in self.validations if level is None or v.level == level]
@@ -151,11 +180,15 @@ class ObservedBackup:
 
     @property
     def broken(self) -> bool:
+        if self.mismatch is not None:
+            return True
         last = self.last_validation()
         return last is not None and last.result == ValidationResult.FAILED
 
     @property
     def validated(self) -> bool:
+        if self.mismatch is not None:
+            return False
         last = self.last_validation()
         return last is not None and last.result == ValidationResult.OK
 
@@ -165,6 +198,8 @@ class ScheduleInventory:
     schedule: str
     prefix: str  # `<prefix>/<service>/<schedule>/`
     backups: tuple[ObservedBackup, ...]  # oldest first
+    #: the schedule's index already says what this observation found (an apply need not write it)
+    index_current: bool = True
 
     def complete(self) -> list[ObservedBackup]:
         return [b for b in self.backups if b.state == BackupState.COMPLETE and b.kind is not None]
@@ -252,3 +287,5 @@ class Observed:
     privileges: Mapping[str, PrivilegeState] = field(default_factory=dict)
     #: per schedule, per copy bucket (config name): the copies there, as the copy bucket shows them
     copies: Mapping[str, Mapping[str, ScheduleInventory]] = field(default_factory=dict)
+    #: how much of the buckets this observation read
+    refresh: Refresh = Refresh.FAST

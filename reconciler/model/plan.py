@@ -128,6 +128,9 @@ class Plan:
     targets: tuple[str, ...] = ()
     held: tuple[Held, ...] = ()
     storage: tuple[StorageEstimate, ...] = ()
+    #: the refresh the plan was observed with: "fast" or "full" (an apply of the saved plan
+    #: observes the same way, so that its stale check compares like with like)
+    refresh: str = "fast"
 
     def summary(self) -> dict[str, int]:
         return {t.value: sum(1 for a in self.actions if a.type == t) for t in ACTION_ORDER}
@@ -147,6 +150,8 @@ class Plan:
         }
         if self.targets:
             out["targets"] = list(self.targets)
+        if self.refresh != "fast":
+            out["refresh"] = self.refresh
         return out
 
     @classmethod
@@ -161,4 +166,5 @@ class Plan:
             targets=tuple(d.get("targets", ())),
             held=tuple(Held.from_json(x) for x in d.get("held", ())),
             storage=tuple(StorageEstimate.from_json(x) for x in d.get("storage", ())),
+            refresh=str(d.get("refresh", "fast")),
         )

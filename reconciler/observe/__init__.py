@@ -25,6 +25,7 @@ from ..model import (
     Config,
     Observed,
     ObservedBackup,
+    ObserveOptions,
     Operation,
     RestoreRecord,
     ScheduleInventory,
@@ -45,12 +46,21 @@ __all__ = ["observe", "state_digest"]
 SCHEDULE_PARALLELISM = 8
 
 
-def observe(config: Config, conns: Connections, now: datetime, targets: Iterable[str] = ()) -> Observed:
+def observe(
+    config: Config,
+    conns: Connections,
+    now: datetime,
+    targets: Iterable[str] = (),
+    options: ObserveOptions | None = None,
+) -> Observed:
+    """The real state of what ``targets`` select, read as ``options`` say (a fast refresh when not
+    given: docs/commands.md, "Refresh")."""
+    options = options or ObserveOptions()
     sel = select(config, targets)
     buckets = {name: _observe_bucket(conns, name) for name in sorted(sel.buckets)}
     services = {name: _observe_service(conns, name) for name in sorted(sel.services)}
 
-    def one_schedule(name: str) -> tuple[str, list[ObservedBackup], dict[str, Folder]] | None:
+    def one_schedule(name: str) -> tuple[str, list[ObservedBackup], dict[str, Folder], bool] | None:
         """Settled folders are classified at once (so that only small records stay in memory);
         in-progress ones wait for system.backups."""
         s = config.schedules[name]
@@ -62,6 +72,7 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
             layout.schedule_prefix(bucket, s.service, name),
             layout.index_key(bucket, s.service, name),
             (s.service, name),
+            options.refresh,
         )
         lock = buckets[s.bucket].lock
         settled, pending = [], {}
@@ -70,7 +81,7 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
                 pending[f.name] = f
             else:
                 settled.append(classify(f, None, lock, now))
-        return name, settled, pending
+        return name, settled, pending, read.index_is_current
 
     names = sorted(sel.observed_schedules)
     with ThreadPoolExecutor(max(1, min(SCHEDULE_PARALLELISM, len(names)))) as pool:
@@ -78,11 +89,11 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
     errors = [r[1] for r in listed if isinstance(r[1], ReconcilerError)]
     if errors:  # a bucket that answered head but fails its listing: surface it, do not guess
         raise errors[0]
-    read_ok = [r for r in listed if len(r) == 3]
+    read_ok = [r for r in listed if len(r) == 4]
 
-    ops = _live_operations(config, conns, services, {n: pending for n, _, pending in read_ok})
+    ops = _live_operations(config, conns, services, {n: pending for n, _, pending, _ in read_ok})
     schedules = {}
-    for name, settled, pending in read_ok:
+    for name, settled, pending, index_current in read_ok:
         s = config.schedules[name]
         lock = buckets[s.bucket].lock
         backups = settled + [
@@ -91,7 +102,7 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
         ]
         backups.sort(key=lambda b: (b.slot is None, b.slot or now, b.attempt, b.name))
         prefix = layout.schedule_prefix(config.buckets[s.bucket], s.service, name)
-        schedules[name] = ScheduleInventory(name, prefix, tuple(backups))
+        schedules[name] = ScheduleInventory(name, prefix, tuple(backups), index_current)
 
     observe_object_locks(config, conns, buckets)
     lock_ends(config, conns, buckets, schedules)
@@ -136,6 +147,7 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
         service_databases=service_databases,
         privileges=privileges,
         copies=copies,
+        refresh=options.refresh,
     )
     return Observed(
         buckets,
@@ -151,6 +163,7 @@ def observe(config: Config, conns: Connections, now: datetime, targets: Iterable
         service_databases=service_databases,
         privileges=privileges,
         copies=copies,
+        refresh=options.refresh,
     )
 
 
@@ -236,7 +249,12 @@ def _live_operations(
 
 
 def state_digest(observed: Observed) -> str:
-    """sha256 of what a plan depends on. A saved plan is stale when this changes."""
+    """sha256 of what a plan depends on. A saved plan is stale when this changes.
+
+    Made of what both refreshes see alike when nothing changed behind the reconciler's back (the
+    folders, their manifests and sidecars: the sizes are the sidecars'), plus what only a full
+    refresh finds (a listing that differs from its sidecar), so that a plan and the apply of it
+    that observe with the same refresh agree on an unchanged bucket."""
 
     # The lock is left out: it is the apply's own business, not state a plan depends on.
     def folders(inv: ScheduleInventory) -> list[list[Any]]:
@@ -267,8 +285,7 @@ def state_digest(observed: Observed) -> str:
                     b.base,
                     b.has_manifest,
                     b.sidecar_etag,
-                    b.num_files,
-                    b.total_size,
+                    b.mismatch,
                     [[v.level.value, v.result.value] for v in b.validations],
                 ]
                 for b in inv.backups

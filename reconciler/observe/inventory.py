@@ -20,12 +20,13 @@ def classify(f: Folder, operation: Operation | None, lock: LockInfo | None, now:
     sc = f.sidecar
     # a folder of another name (an adopted backup, a snapshot) has the slot its sidecar records
     slot, attempt = parsed if parsed else (sc.slot if sc else None, 1)
+    files, size = sizes_of(f)
     common = dict(
         name=f.name,
         slot=slot,
         attempt=attempt,
-        total_size=f.total_size,
-        num_files=f.num_files,
+        total_size=size,
+        num_files=files,
         has_manifest=f.has_manifest,
         sidecar_etag=f.sidecar_etag,
     )
@@ -46,7 +47,7 @@ def classify(f: Folder, operation: Operation | None, lock: LockInfo | None, now:
     if sc.state == SidecarState.PRUNING:
         return ObservedBackup(state=BackupState.PRUNING, error="a prune started and did not finish", **common, **facts)  # type: ignore[arg-type]
     if f.has_manifest:
-        return ObservedBackup(state=BackupState.COMPLETE, **common, **facts)  # type: ignore[arg-type]
+        return ObservedBackup(state=BackupState.COMPLETE, mismatch=mismatch_of(f), **common, **facts)  # type: ignore[arg-type]
     if sc.state == SidecarState.COMPLETE:
         error = "the manifest .backup is gone from a backup that was complete"
         return ObservedBackup(state=BackupState.FAILED, error=error, **common, **facts)  # type: ignore[arg-type]
@@ -61,6 +62,36 @@ def classify(f: Folder, operation: Operation | None, lock: LockInfo | None, now:
         return ObservedBackup(state=BackupState.RUNNING, **common, **facts)  # type: ignore[arg-type]
     why = "its apply ended without recording an outcome and ClickHouse runs no such operation"
     return ObservedBackup(state=BackupState.ABANDONED, error=why, **common, **facts)  # type: ignore[arg-type]
+
+
+def sizes_of(f: Folder) -> tuple[int, int]:
+    """(files, bytes) of a folder: what ClickHouse reported storing there (its sidecar); else what a
+    full refresh counted; else ClickHouse's own num_files/total_size of a sidecar written before
+    the stored sizes were recorded; else nothing known (0)."""
+    sc = f.sidecar
+    if sc is not None and sc.stored_files is not None and sc.stored_bytes is not None:
+        return sc.stored_files, sc.stored_bytes
+    if f.listed_files is not None and f.listed_bytes is not None:
+        return f.listed_files, f.listed_bytes
+    if sc is not None:
+        return sc.num_files or 0, sc.total_size or 0
+    return 0, 0
+
+
+def mismatch_of(f: Folder) -> str | None:
+    """A full refresh's comparison of a complete backup's listing with what ClickHouse reported
+    storing there (the sidecar's stored files and bytes); None when they agree or either is unknown."""
+    sc = f.sidecar
+    if sc is None or sc.stored_files is None or sc.stored_bytes is None:
+        return None
+    if f.listed_files is None or f.listed_bytes is None:
+        return None
+    if (f.listed_files, f.listed_bytes) == (sc.stored_files, sc.stored_bytes):
+        return None
+    return (
+        f"the bucket holds {f.listed_files} files, {f.listed_bytes} bytes where ClickHouse stored "
+        f"{sc.stored_files} files, {sc.stored_bytes} bytes: a file was deleted, added or changed outside the reconciler"
+    )
 
 
 def read_runs(store: Store, prefix: str, limit: int = 5) -> list[dict[str, object]]:

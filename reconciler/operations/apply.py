@@ -16,7 +16,7 @@ from ..config import parse_duration
 from ..connections import Connections
 from ..console import Console
 from ..errors import ReconcilerError
-from ..model import ApplyResult, Config, Observed, Plan
+from ..model import ApplyResult, Config, Observed, ObserveOptions, Plan, Refresh
 from ..model.targets import select
 from ..observe import observe
 from ..plan import build_plan
@@ -34,6 +34,13 @@ class ApplyOptions:
     lease: timedelta = DEFAULT_LEASE
     #: observe again after the run, and plan, for the metrics file
     observe_after: bool = False
+    #: how the apply observes: None is the saved plan's refresh, else fast
+    refresh: Refresh | None = None
+
+    def refresh_mode(self) -> Refresh:
+        if self.refresh is not None:
+            return self.refresh
+        return Refresh(self.saved.refresh) if self.saved is not None else Refresh.FAST
 
 
 @dataclass(frozen=True)
@@ -80,8 +87,9 @@ def apply_run(
     plan_now = options.now
     ctx = ApplyContext(config, conns, console, new_run_id(conns.clock()), conns.clock)
     sel = select(config, targets)
+    mode = options.refresh_mode()
     with hold_locks(ctx, sel.buckets, lease=options.lease) as locks:
-        observed = observe(config, conns, conns.clock(), targets)
+        observed = observe(config, conns, conns.clock(), targets, ObserveOptions(mode))
         dropped = _drop_drill_leftovers(conns, console, observed)
         if saved is not None:
             check_state(saved, observed.digest, options.saved_path)
@@ -89,12 +97,13 @@ def apply_run(
         else:
             the_plan = build_plan(config, observed, plan_now, targets)
             show(the_plan)
+        stale = {n for n, inv in observed.schedules.items() if not inv.index_current}
         if not the_plan.actions:
-            refresh(ctx, sel.schedules)  # warm the index of each schedule for later plans
+            refresh(ctx, stale, mode=mode)  # warm the index of each schedule for later plans
             return ApplyRun(the_plan, None, _after(config, conns, options, plan_now, targets), dropped)
         if saved is None:
             confirm(the_plan)
-        result = execute(the_plan, ctx, options.parallelism, locks)
+        result = execute(the_plan, ctx, options.parallelism, locks, stale, mode)
     return ApplyRun(the_plan, result, _after(config, conns, options, plan_now, targets), dropped)
 
 
@@ -113,5 +122,5 @@ def _after(
 ) -> Planned | None:
     if not options.observe_after:
         return None
-    observed = observe(config, conns, conns.clock(), targets)
+    observed = observe(config, conns, conns.clock(), targets, ObserveOptions(options.refresh_mode()))
     return Planned(observed, build_plan(config, observed, now, targets))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..connections import Connections
 from ..errors import ReconcilerError
-from ..model import Config, Observed, Plan
+from ..model import Config, Observed, ObserveOptions, Plan, Refresh
 from ..observe import observe
 from ..plan import build_plan
 from ..render.metrics import render_metrics, write_metrics
@@ -23,15 +23,28 @@ class Planned:
     plan: Plan
 
 
-def plan_run(config: Config, conns: Connections, now: datetime, targets: Sequence[str] = ()) -> Planned:
+def plan_run(
+    config: Config,
+    conns: Connections,
+    now: datetime,
+    targets: Sequence[str] = (),
+    refresh: Refresh = Refresh.FAST,
+) -> Planned:
     """Observe the real state (judged by the real clock) and plan as of ``now``."""
-    observed = observe(config, conns, conns.clock(), targets)
+    observed = observe(config, conns, conns.clock(), targets, ObserveOptions(refresh))
     return Planned(observed, build_plan(config, observed, now, targets))
 
 
-def drift_run(config: Config, conns: Connections, now: datetime, targets: Sequence[str] = ()) -> Planned:
-    """What deviates: the same observation and plan; the caller reports the plan's drift only."""
-    return plan_run(config, conns, now, targets)
+def drift_run(
+    config: Config,
+    conns: Connections,
+    now: datetime,
+    targets: Sequence[str] = (),
+    refresh: Refresh = Refresh.FULL,
+) -> Planned:
+    """What deviates: the same observation (a full refresh unless told) and plan; the caller
+    reports the plan's drift only."""
+    return plan_run(config, conns, now, targets, refresh)
 
 
 def write_metrics_file(path: Path | None, config: Config, planned: Planned | None, ok: bool | None = None) -> None:

@@ -11,15 +11,22 @@ from ..bucket import layout
 from ..bucket.records import RunStatus
 from ..connections import Connections
 from ..errors import ReconcilerError
-from ..model import Config, LockInfo, Observed
+from ..model import Config, LockInfo, Observed, ObserveOptions, Refresh
 from ..observe import observe
 from ..observe.inventory import read_runs
 from ..render.status import status_report
 
 
-def status_run(config: Config, conns: Connections, now: datetime, targets: Sequence[str] = ()) -> dict[str, Any]:
-    """The inventory per schedule as a JSON-ready document, with each bucket's last runs."""
-    observed = observe(config, conns, conns.clock(), targets)
+def status_run(
+    config: Config,
+    conns: Connections,
+    now: datetime,
+    targets: Sequence[str] = (),
+    refresh: Refresh = Refresh.FAST,
+) -> dict[str, Any]:
+    """The inventory per schedule as a JSON-ready document, with each bucket's last runs (sizes
+    from the sidecars: what ClickHouse reported)."""
+    observed = observe(config, conns, conns.clock(), targets, ObserveOptions(refresh))
     doc = status_report(config, observed, now)
     doc["runs"] = _last_runs(config, conns, observed)
     return doc

@@ -127,6 +127,7 @@ def build_plan(config: Config, observed: Observed, now: datetime, targets: Itera
         targets=targets,
         held=tuple(held),
         storage=storage,
+        refresh=observed.refresh.value,
     )
 
 

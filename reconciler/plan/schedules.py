@@ -300,6 +300,8 @@ def _drift_of_backups(schedule: Schedule, inventory: ScheduleInventory, d: Sched
                     **common,  # type: ignore[arg-type]
                 )
             )
+        elif b.state == BackupState.COMPLETE and b.mismatch is not None:
+            d.drift.append(Drift(DriftType.BROKEN_BACKUP, f"{b.name}: {b.mismatch}", **common))  # type: ignore[arg-type]
         elif b.state == BackupState.COMPLETE and b.broken:
             last = b.last_validation()
             detail = last.detail if last else ""

@@ -115,6 +115,11 @@ class Store(Protocol):
         """Names of the immediate sub-folders of ``prefix`` (a '/' is added if missing), sorted."""
         ...
 
+    def list_top(self, prefix: str) -> tuple[builtins.list[ObjectInfo], builtins.list[str]]:
+        """One delimiter listing of ``prefix`` (a '/' is added if missing): the objects directly
+        in it, in key order, and the names of its immediate sub-folders, sorted."""
+        ...
+
     def read(self, key: str) -> tuple[bytes, str] | None:
         """(content, etag), or None if the object does not exist."""
         ...
@@ -453,6 +458,16 @@ class BaseStore(abc.ABC):
         for page in self._pages(prefix, "/"):
             names.update(n for p in page.folders if (n := p[len(prefix) :].rstrip("/")))
         return sorted(names)
+
+    def list_top(self, prefix: str) -> tuple[builtins.list[ObjectInfo], builtins.list[str]]:
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        objects: builtins.list[ObjectInfo] = []
+        names: set[str] = set()
+        for page in self._pages(prefix, "/"):
+            objects.extend(page.objects)
+            names.update(n for p in page.folders if (n := p[len(prefix) :].rstrip("/")))
+        return sorted(objects, key=lambda o: o.key), sorted(names)
 
     def read(self, key: str) -> tuple[bytes, str] | None:
         def get() -> tuple[bytes, str]:

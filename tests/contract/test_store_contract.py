@@ -95,6 +95,16 @@ def test_list_folders(store: BaseStore) -> None:
     assert store.list_folders("") == ["p", "q"]
 
 
+def test_list_top(k: Kind) -> None:
+    store = k.make(page_size=2)
+    for key in ["p/b/.backup", "p/b/reconciler.json", "p/b/data/x/1.bin", "p/b/metadata/m", "p/b2/.backup", "p/c"]:
+        store.write(key, b"ab")
+    objects, folders = store.list_top("p/b")  # 4 entries in pages of 2: every page is read
+    assert [(o.key, o.size) for o in objects] == [("p/b/.backup", 2), ("p/b/reconciler.json", 2)]
+    assert folders == ["data", "metadata"]
+    assert store.list_top("none/") == ([], [])
+
+
 def test_list_folders_in_pages_with_objects_beside_them(k: Kind) -> None:
     store = k.make(page_size=3)
     for i in range(8):

@@ -75,3 +75,35 @@ def test_a_folder_removed_behind_the_index_disappears_from_the_plan(
     plan = run("plan", "-f", cfg, "--now", "2026-11-25T01:30:00Z", "--format", "json").json()
     # the index still names it, the listing does not: the slot is due again
     assert [a["id"] for a in plan["actions"]][0] == "export/analytics/hourly/20261125T010000Z"
+
+
+def test_a_fast_refresh_does_not_see_a_deleted_data_file_and_a_full_one_does(
+    cfg: str, s3_server: Any, s3_bucket: Bucket
+) -> None:
+    for hour in range(2):
+        assert run("apply", "-f", cfg, "--now", f"2026-11-25T0{hour}:30:00Z", "--auto-approve").code == 0
+    s3 = s3_server.client()
+    folder = "clickhouse/analytics/hourly/20261125T000000Z/"
+    listed = {k: v for k, v in keys(s3, s3_bucket.bucket, folder).items() if not k.endswith("reconciler.json")}
+    sidecar = read_json(s3, s3_bucket.bucket, folder + "reconciler.json")
+    # what ClickHouse reported storing is what the folder holds
+    assert (sidecar["sizes"]["stored_files"], sidecar["sizes"]["stored_bytes"]) == (len(listed), sum(listed.values()))
+    index = read_json(s3, s3_bucket.bucket, "clickhouse/.reconciler/index/analytics/hourly.json")
+    entry = index["format_version"], index["backups"]["20261125T000000Z"]
+    assert entry[0] == 2 and entry[1]["state"] == "complete" and entry[1]["manifest"] is True
+    assert (entry[1]["files"], entry[1]["bytes"]) == (len(listed), sum(listed.values()))
+
+    data = next(k for k in sorted(listed) if "/data/" in k)
+    s3.delete_object(Bucket=s3_bucket.bucket, Key=data)
+    fast = run("drift", "-f", cfg, "--now", "2026-11-25T01:30:00Z", "--refresh", "fast", "--format", "json", "--stats")
+    assert fast.code == 0, fast.out + fast.err  # the index knows the folder as settled
+    assert requests(fast.err)["S3 ListObjectsV2"] == 1
+    full = run("drift", "-f", cfg, "--now", "2026-11-25T01:30:00Z", "--format", "json")
+    assert full.code == 2, full.out + full.err
+    [d] = full.json()["drift"]
+    assert (d["type"], d["backup"]) == ("broken_backup", "20261125T000000Z")
+    assert f"holds {len(listed) - 1} files" in d["detail"], d["detail"]
+    # a plan made under a full refresh says so (an apply of it observes the same way)
+    plan = run("plan", "-f", cfg, "--now", "2026-11-25T02:30:00Z", "--refresh", "full", "--format", "json").json()
+    assert plan["refresh"] == "full"
+    assert "refresh" not in run("plan", "-f", cfg, "--now", "2026-11-25T02:30:00Z", "--format", "json").json()
