@@ -181,7 +181,7 @@ def apply(
     config, conns = _session(file)
     shown: list[Any] = []  # the plan apply carried out, once shown
     try:
-        run = _apply(config, conns, plan_file, now, auto_approve, parallelism, target, metrics_file, shown)
+        run = _apply(config, conns, plan_file, now, auto_approve, parallelism, target, metrics_file, shown, refresh)
     except BaseException as e:  # the config was read: any exit 1 from here on is a failure to tell
         if not isinstance(e, typer.Exit | KeyboardInterrupt):
             _notify(config, _apply_event(config, None, shown[-1] if shown else None, _error_line(e)))
@@ -201,6 +201,7 @@ def _apply(
     target: list[str] | None,
     metrics_file: Path | None,
     shown: list[Any],
+    refresh: RefreshMode | None = None,
 ) -> Any:
     from .operations import ApplyOptions, apply_run, lease_from_env, parse_now, read_saved_plan
     from .render import apply_text
