@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ..connections import Connections, wall_clock
 from ..console import Console
@@ -21,6 +22,8 @@ class ApplyContext:
     console: Console
     run_id: str
     clock: Callable[[], datetime] = wall_clock
+    #: the re-check of the backups each schedule keeps, before its prunes (kept_check.KeptCheck)
+    kept_check: Any = None
 
 
 def operation_id(kind: str, location: str, name: str, salt: str = "") -> str:

@@ -24,7 +24,13 @@ def run_prune(ctx: ApplyContext, action: Action) -> Outcome:
     if action.snapshot and isinstance(action, PruneAction):
         return run_snapshot_prune(ctx, action, prune_folder)
     assert action.schedule and action.backup and action.bucket
-    return prune_folder(ctx, action, backup_folder(ctx.config, action.schedule, action.backup, action.bucket))
+    folder = backup_folder(ctx.config, action.schedule, action.backup, action.bucket)
+    source = ctx.config.schedules[action.schedule].bucket
+    if ctx.kept_check is not None and action.bucket == source:  # copies are judged in their own bucket
+        why = ctx.kept_check.problem(ctx, action.schedule)
+        if why:
+            return Outcome(action.id, OutcomeStatus.SKIPPED, why, ctx.clock(), ctx.clock())
+    return prune_folder(ctx, action, folder)
 
 
 def prune_folder(ctx: ApplyContext, action: Action, folder: str) -> Outcome:

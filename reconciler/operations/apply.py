@@ -1,17 +1,19 @@
 """``apply``: the workflow around carrying out a plan, as Terraform keeps it in its backend and
 not in the command. Under the locks of every bucket the run touches: observe; drop the scratch
 databases of drills that crashed; take the saved plan (refused as stale when the state changed)
-or make a fresh one; ask; execute; and refresh the indexes when there was nothing to do."""
+or make a fresh one; ask; execute (the prunes of a schedule after its kept backups are re-checked);
+and refresh the indexes when there was nothing to do."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from ..apply import DEFAULT_LEASE, ApplyContext, execute, hold_locks, new_run_id, refresh
 from ..apply.drill import drop_leftovers
+from ..apply.kept_check import KeptCheck
 from ..config import parse_duration
 from ..connections import Connections
 from ..console import Console
@@ -20,6 +22,7 @@ from ..model import ApplyResult, Config, Observed, ObserveOptions, Plan, Refresh
 from ..model.targets import select
 from ..observe import observe
 from ..plan import build_plan
+from ..plan.kept import kept_backups
 from .planning import Planned
 from .saved import check_state
 
@@ -103,6 +106,7 @@ def apply_run(
             return ApplyRun(the_plan, None, _after(config, conns, options, plan_now, targets), dropped)
         if saved is None:
             confirm(the_plan)
+        ctx = replace(ctx, kept_check=KeptCheck(kept_backups(the_plan, observed, config)))
         result = execute(the_plan, ctx, options.parallelism, locks, stale, mode)
     return ApplyRun(the_plan, result, _after(config, conns, options, plan_now, targets), dropped)
 

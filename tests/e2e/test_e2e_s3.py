@@ -166,10 +166,13 @@ def test_manifest_validation_detects_a_missing_file(setup: dict[str, Any], s3_se
     import json
 
     s3.put_object(Bucket=bucket, Key=folder + "reconciler.json", Body=json.dumps(sidecar).encode())
-    plan = run("plan", "-f", cfg, "--now", NOW, "--format", "json", "--target", "daily").json()
+    # both changes are inside a settled backup: a fast plan does not see them, a full one does
+    fast = run("plan", "-f", cfg, "--now", NOW, "--format", "json", "--target", "daily").json()
+    assert fast["actions"] == [] and fast["drift"] == []
+    plan = run("plan", "-f", cfg, "--now", NOW, "--format", "json", "--target", "daily", "--refresh", "full").json()
     assert [a["type"] for a in plan["actions"]] == ["validate"]
-    assert [d["type"] for d in plan["drift"]] == ["unvalidated_backup"]
-    r = run("apply", "-f", cfg, "--now", NOW, "--auto-approve", "--target", "daily")
+    assert [d["type"] for d in plan["drift"]] == ["broken_backup"]  # the listing differs from the sidecar
+    r = run("apply", "-f", cfg, "--now", NOW, "--auto-approve", "--target", "daily", "--refresh", "full")
     assert r.code == 1 and "is missing" in r.out
     drift = run("drift", "-f", cfg, "--now", NOW, "--format", "json", "--target", "daily")
     assert drift.code == 2

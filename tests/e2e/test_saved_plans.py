@@ -44,15 +44,20 @@ def test_apply_carries_out_exactly_the_saved_plan(cfg: str, tmp_path: Path, s3_s
     assert again.code == 1 and "stale" in again.err
 
 
-@pytest.mark.parametrize("change", ["object added", "object removed", "config changed"])
+@pytest.mark.parametrize("change", ["object added", "object removed", "folder added", "config changed"])
 def test_stale_plans_are_refused(change: str, cfg: str, tmp_path: Path, s3_server: Any, s3_bucket: Bucket) -> None:
     s3 = s3_server.client()
     assert run("apply", "-f", cfg, "--now", NOW, "--auto-approve").code == 0
     out = tmp_path / "plan.json"
     later = "2026-11-26T06:00:00Z"
-    assert run("plan", "-f", cfg, "--now", later, "--out", str(out)).code == 0
+    # a change inside a settled backup is seen by a full refresh only: the plan saved with one
+    # records it, and its apply observes the same way
+    refresh = ["--refresh", "full"] if change.startswith("object") else []
+    assert run("plan", "-f", cfg, "--now", later, "--out", str(out), *refresh).code == 0
     folder = f"clickhouse/analytics/daily/{SLOT}/"
-    if change == "object added":
+    if change == "folder added":  # a fast refresh sees the folder names
+        s3.put_object(Bucket=s3_bucket.bucket, Key="clickhouse/analytics/daily/manual-copy/.backup", Body=b"x")
+    elif change == "object added":
         s3.put_object(Bucket=s3_bucket.bucket, Key=folder + "data/extra.bin", Body=b"x")
     elif change == "object removed":
         victim = next(k for k in keys(s3, s3_bucket.bucket, folder) if k.endswith(".sql"))
