@@ -133,7 +133,7 @@ def observe(
     snapshots = observe_snapshots(config, conns, now, sel.observed_snapshots, buckets, services)
     adoptable, service_databases = observe_adoptable(config, conns, sel.schedules, schedules, services)
     privileges = observe_privileges(config, conns, services, sel)
-    copies = observe_copies(config, conns, buckets, sel.observed_schedules, now)
+    copies = observe_copies(config, conns, buckets, sel.observed_schedules, now, options.refresh)
     partial = Observed(
         buckets,
         services,
