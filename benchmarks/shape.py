@@ -19,6 +19,7 @@ import builtins
 import hashlib
 import heapq
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -176,15 +177,38 @@ class VirtualBackups:
         self, schedule: str, folder: str, delimiter: str | None, after: str | None
     ) -> Iterator[tuple[str, int | None]]:
         name = folder.rstrip("/").rsplit("/", 1)[1]
-        sidecar = len(self.sidecar(schedule, name))
-        if delimiter:
-            items = [(folder + k, self.sizes[k]) for k in self.top] + [(folder + "reconciler.json", sidecar)]
-            items += [(folder + f, None) for f in self.subfolders]
-            items.sort(key=lambda e: e[0])
-        else:
-            items = sorted([(folder + k, s) for k, s in self.files] + [(folder + "reconciler.json", sidecar)])
-        start = bisect.bisect_right([k for k, _ in items], after) if after else 0
-        yield from items[start:]
+        rel, keys = (self._top, self._top_keys) if delimiter else (self._all, self._all_keys)
+        start = 0
+        if after is not None and after.startswith(folder):
+            start = bisect.bisect_right(keys, after[len(folder) :])
+        elif after is not None and after > folder:
+            return
+        for key, size in rel[start:]:
+            if key == "reconciler.json":
+                size = len(self.sidecar(schedule, name))
+            yield folder + key, size
+
+    @property
+    def _all(self) -> list[tuple[str, int | None]]:
+        if not hasattr(self, "_all_cache"):
+            self._all_cache = sorted([*self.files, ("reconciler.json", 0)])
+            self._all_keys_cache = [k for k, _ in self._all_cache]
+        return self._all_cache  # type: ignore[return-value]
+
+    @property
+    def _all_keys(self) -> list[str]:
+        self._all  # noqa: B018
+        return self._all_keys_cache
+
+    @property
+    def _top(self) -> list[tuple[str, int | None]]:
+        items: list[tuple[str, int | None]] = [(k, self.sizes[k]) for k in self.top] + [("reconciler.json", 0)]
+        items += [(f, None) for f in self.subfolders]
+        return sorted(items, key=lambda e: e[0])
+
+    @property
+    def _top_keys(self) -> list[str]:
+        return [k for k, _ in self._top]
 
 
 def etag(data: bytes) -> str:
@@ -192,13 +216,25 @@ def etag(data: bytes) -> str:
 
 
 class ReplicatingStore(MemoryStore):
-    """A ``MemoryStore`` whose replicated folders are listed and read as if they were stored."""
+    """A ``MemoryStore`` whose replicated folders are listed and read as if they were stored.
+    ``latency``: seconds each listing page and each read waits, as a request to a remote store does
+    (0: none; the figures of benchmarks/RESULTS.md say which they assumed)."""
 
-    def __init__(self, storage: MemoryStorage, bucket: Bucket | str, virtual: VirtualBackups, **options: Any) -> None:
+    def __init__(
+        self,
+        storage: MemoryStorage,
+        bucket: Bucket | str,
+        virtual: VirtualBackups,
+        latency: float = 0.0,
+        **options: Any,
+    ) -> None:
         super().__init__(storage, bucket, **options)
         self.virtual = virtual
+        self.latency = latency
 
     def _list_page(self, prefix: str, delimiter: str | None, token: str | None) -> Page:
+        if self.latency:
+            time.sleep(self.latency)
         size = self.page_size or 1000
         real = super()._list_page(prefix, delimiter, token)  # what the reconciler wrote (small)
         real_entries: list[tuple[str, int | None, ObjectInfo | None]] = [(o.key, o.size, o) for o in real.objects]
@@ -229,6 +265,8 @@ class ReplicatingStore(MemoryStore):
         return "v-" + hashlib.md5(key.encode()).hexdigest()[:16]
 
     def _get(self, key: str) -> tuple[bytes, str]:
+        if self.latency:
+            time.sleep(self.latency)
         with self.storage.lock:
             if key in self._objects(self.ops.get, key):
                 return super()._get(key)
@@ -241,11 +279,11 @@ class ReplicatingStore(MemoryStore):
         return self.virtual.get(key) is not None or super()._head(key)
 
 
-def store_factory(virtual: VirtualBackups, storage: MemoryStorage | None = None) -> Any:
+def store_factory(virtual: VirtualBackups, storage: MemoryStorage | None = None, latency: float = 0.0) -> Any:
     storage = storage or MemoryStorage()
 
     def make(bucket: Bucket) -> ReplicatingStore:
         storage.create_bucket(bucket.bucket)
-        return ReplicatingStore(storage, bucket, virtual)
+        return ReplicatingStore(storage, bucket, virtual, latency)
 
     return make

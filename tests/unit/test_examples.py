@@ -102,3 +102,15 @@ def test_the_ci_validate_steps_run_without_any_secret() -> None:
         assert p.returncode == 0, (where, p.stdout, p.stderr)
         assert "valid (1 services" in p.stdout and "ANALYTICS_DSN" in p.stdout, p.stdout
         assert "error" not in p.stderr, p.stderr
+
+
+def test_the_kubernetes_example_runs_drift_per_service_and_writes_metrics() -> None:
+    docs = list(yaml.safe_load_all((EXAMPLES / "kubernetes" / "drift-cronjob.yml").read_text()))
+    [job] = [d for d in docs if d["kind"] == "CronJob"]
+    [container] = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    command = " ".join(container["args"])
+    assert "reconciler drift -f /config/reconciler.yaml --target analytics" in command
+    assert "--metrics-file /metrics/" in command
+    assert job["spec"]["concurrencyPolicy"] == "Forbid"
+    # every secret comes from a Secret, none is written in the manifest
+    assert all("valueFrom" in e for e in container["env"])
