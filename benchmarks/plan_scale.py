@@ -106,7 +106,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="10,100,1000", help="backups per schedule, comma-separated")
     ap.add_argument("--schedules", type=int, default=4)
     ap.add_argument("--latency-ms", type=float, default=20.0, help="assumed time of one store request")
-    ap.add_argument("--no-full", action="store_true", help="skip the full refresh of the largest size (slow to replicate)")
+    ap.add_argument("--no-full", action="store_true", help="skip the largest full refresh (slow)")
     args = ap.parse_args()
     global LATENCY
     LATENCY = args.latency_ms / 1000
