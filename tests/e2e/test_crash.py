@@ -98,26 +98,30 @@ def test_sigkill_during_export_converges(tmp_path: Path, s3_server: Any, s3_buck
     expires = datetime.fromisoformat(lock["lease_expires_at"].replace("Z", "+00:00"))
     during = json.loads(cli(env, "plan", "-f", str(cfg), "--now", NOW, "--format", "json").stdout)
     blocked = cli(env, "apply", "-f", str(cfg), "--now", NOW, "--auto-approve", check=False)
-    if datetime.now(UTC) < expires:  # (a very slow machine may have passed the lease already)
-        assert during["actions"] == []
-        assert blocked.returncode == 1 and "another apply holds the lock" in blocked.stderr
+    # a loaded machine may start that apply after the lease ran out: it then takes over the lock
+    # and converges itself, which is the very behaviour checked below, one step earlier
+    took_over = blocked.returncode == 0 and "took over the lock" in blocked.stderr
+    if not took_over:
+        assert blocked.returncode == 1 and "another apply holds the lock" in blocked.stderr, blocked.stderr
         assert lock["lock_id"] in blocked.stderr
+        if datetime.now(UTC) < expires:
+            assert during["actions"] == []
 
-    # the lease runs out
-    time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.5)
-    after = json.loads(cli(env, "plan", "-f", str(cfg), "--now", NOW, "--format", "json").stdout)
-    assert [a["id"] for a in after["actions"]] == [
-        f"export/analytics/daily/{SLOT}.2",
-        f"validate/analytics/daily/{SLOT}.2",
-    ]
-    assert sorted((d["type"], d.get("backup")) for d in after["drift"]) == [
-        ("failed_backup", SLOT),
-        ("rpo_violation", None),
-    ]
+        # the lease runs out
+        time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.5)
+        after = json.loads(cli(env, "plan", "-f", str(cfg), "--now", NOW, "--format", "json").stdout)
+        assert [a["id"] for a in after["actions"]] == [
+            f"export/analytics/daily/{SLOT}.2",
+            f"validate/analytics/daily/{SLOT}.2",
+        ]
+        assert sorted((d["type"], d.get("backup")) for d in after["drift"]) == [
+            ("failed_backup", SLOT),
+            ("rpo_violation", None),
+        ]
 
-    applied = cli(env, "apply", "-f", str(cfg), "--now", NOW, "--auto-approve")
-    assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert "took over the lock" in applied.stderr
+        applied = cli(env, "apply", "-f", str(cfg), "--now", NOW, "--auto-approve")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert "took over the lock" in applied.stderr
 
     listing = keys(s3, bucket, "clickhouse/analytics/daily/")
     manifests = [k for k in listing if k.endswith("/.backup")]
