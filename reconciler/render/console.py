@@ -114,9 +114,7 @@ class TerminalConsole:
                 OutcomeStatus.FAILED: "red",
                 OutcomeStatus.SKIPPED: "yellow",
                 OutcomeStatus.HELD: "cyan",
-            }[
-                outcome.status
-            ]
+            }[outcome.status]
             self.rich.print(
                 f"[{colour}]{_MARK[outcome.status]:<8}[/{colour}] {_esc(action.id)}: {_esc(redact(outcome.detail))}"
             )

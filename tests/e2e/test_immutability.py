@@ -80,9 +80,7 @@ def test_locked_backups_are_held_in_the_plan_and_by_the_store(
     db = small_source(monkeypatch, s3_server, chdb_dsn, ch, "locked")
     bucket = _bucket(s3_server, lock=("compliance", 1))
     s3 = s3_server.client()
-    cfg = _config(
-        tmp_path, bucket, db, immutability={"mode": "compliance", "days": 1}, price_per_gib_month=PRICE
-    )
+    cfg = _config(tmp_path, bucket, db, immutability={"mode": "compliance", "days": 1}, price_per_gib_month=PRICE)
     t0 = base_day()
     a, b = slot_name(t0), slot_name(t0 + timedelta(hours=1))
     for hours in (0, 1):  # A, then B (A stays: B is not validated when it is planned)

@@ -33,6 +33,8 @@ def test_a_narrowed_snapshot_with_include_access_is_refused_at_the_key(tmp_path:
     with pytest.raises(ConfigError) as e:
         load_config(str(p), env={})
     lines = e.value.lines()
-    assert any("but snapshot `pre-upgrade` lists `tables`" in line and "at snapshots.pre-upgrade.include_access" in line
-               for line in lines), lines
+    assert any(
+        "but snapshot `pre-upgrade` lists `tables`" in line and "at snapshots.pre-upgrade.include_access" in line
+        for line in lines
+    ), lines
     assert any("but schedule `entire` lists `tables`" in line for line in lines), lines
