@@ -246,9 +246,10 @@ def test_gcs_observe_validate_prune_status_on_backups_clickhouse_wrote(
     sc = read_json(gcs, newest + "reconciler.json")
     sc["validations"] = []
     gcs.write(newest + "reconciler.json", json.dumps(sc).encode())
-    plan = run("plan", "-f", gcfg, "--now", later, "--format", "json")
+    # both changes are inside a settled backup: seen by a full refresh (a fast one trusts the index)
+    plan = run("plan", "-f", gcfg, "--now", later, "--format", "json", "--refresh", "full")
     assert [a["id"] for a in plan.json()["actions"]] == ["validate/analytics/daily/20261126T030000Z"]
-    applied = run("apply", "-f", gcfg, "--now", later, "--auto-approve")
+    applied = run("apply", "-f", gcfg, "--now", later, "--auto-approve", "--refresh", "full")
     assert applied.code == 1  # the validation caught the missing file
     assert "is missing" in applied.out and victim.rsplit("/", 1)[-1] in applied.out
     drift = run("drift", "-f", gcfg, "--now", later, "--format", "json")
