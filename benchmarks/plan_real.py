@@ -1,6 +1,6 @@
 """Wall time and requests of a plan over real backups on moto's S3 server (issue 14).
 
-    .venv/bin/python benchmarks/plan_real.py --backups 3 --tables 5 --parts 10   # the figures
+    .venv/bin/python benchmarks/plan_real.py --backups 3 --tables 10 --parts 10  # the figures (2,141 objects a backup)
     .venv/bin/python benchmarks/plan_real.py --backups 1 --tables 2 --parts 3    # a smoke size
 
 Makes TABLES wide MergeTree tables of 20 columns in PARTS parts each (merges stopped, random
@@ -54,7 +54,7 @@ def requests(err: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--backups", type=int, default=3)
-    ap.add_argument("--tables", type=int, default=5)
+    ap.add_argument("--tables", type=int, default=10)
     ap.add_argument("--parts", type=int, default=10)
     args = ap.parse_args()
     os.environ.update(AWS_EC2_METADATA_DISABLED="true")
