@@ -100,7 +100,8 @@ def run_copy(ctx: ApplyContext, action: CopyAction) -> Outcome:
                 f"({theirs.copy_of.location}, manifest {theirs.copy_of.manifest_digest}); a copy is never overwritten"
             )
         done = theirs.state == SidecarState.COMPLETE and theirs.validations and theirs.validations[-1].result == "ok"
-        if done and dst.read(dst_folder + layout.MANIFEST) is not None:
+        # a copy the plan found broken (a full refresh: a file deleted or changed there) is redone
+        if done and action.state != "broken" and dst.read(dst_folder + layout.MANIFEST) is not None:
             return Outcome(action.id, OutcomeStatus.DONE, "already copied and verified", started, ctx.clock())
         etag = existing[1]
     elif any(True for _ in dst.list(dst_folder)):
@@ -164,7 +165,8 @@ def run_copy(ctx: ApplyContext, action: CopyAction) -> Outcome:
             if level == ValidationLevel.CHECKSUMS
             else "every file there with its size"
         )
-        dst.write(dst_folder + layout.MANIFEST, rewrite_base(raw_manifest, base_value))  # LAST
+        copied_manifest = rewrite_base(raw_manifest, base_value)
+        dst.write(dst_folder + layout.MANIFEST, copied_manifest)  # LAST
     except (CopyFailed, ChecksumProblem, ReconcilerError) as e:
         message = e.message if isinstance(e, ReconcilerError) else str(e)
         bad = replace(sidecar, state=SidecarState.FAILED, error=redact(message)[:2000], finished_at=ctx.clock())
@@ -178,6 +180,9 @@ def run_copy(ctx: ApplyContext, action: CopyAction) -> Outcome:
         state=SidecarState.COMPLETE,
         num_files=src_sc.num_files,
         total_size=src_sc.total_size if src_sc.total_size is not None else total,
+        # what the copy wrote (its manifest included): a full refresh compares the listing with it
+        stored_files=len(objects) + 1,
+        stored_bytes=total + len(copied_manifest),
         finished_at=finished,
         copy_of=replace(source, method=method),
         validations=(validation,),

@@ -17,7 +17,16 @@ from ..clickhouse import ClickHouse
 from ..clickhouse.scratch import SCRATCH, scratch_prefix
 from ..clickhouse.sql import SYSTEM_DATABASES, destination_sql, quote_ident, quote_string, restore_sql
 from ..errors import ReconcilerError
-from ..model import Outcome, OutcomeStatus, Scope, ValidateAction, Validation, ValidationLevel, ValidationResult
+from ..model import (
+    Outcome,
+    OutcomeStatus,
+    Provider,
+    Scope,
+    ValidateAction,
+    Validation,
+    ValidationLevel,
+    ValidationResult,
+)
 from ..redact import redact
 from .checksums import BackupFiles, ChecksumProblem, load_backup, segments
 from .context import ApplyContext, operation_id
@@ -102,9 +111,16 @@ def run_drill(ctx: ApplyContext, action: ValidateAction) -> Outcome:
     base_sql = None
     if sidecar and sidecar.base:
         base_sql = destination_sql(bucket, layout.backup_prefix(bucket, action.service, action.schedule, sidecar.base))
+    # a drill of a copy (in a copy bucket) restores from the copy bucket alone: the copied manifests
+    # name their bases' copies without a credential, and ClickHouse reads them with the RESTORE
+    # source's own S3 credentials (it supports that for S3 only; an Azure copy's manifest names its
+    # base with the connection string, as ClickHouse writes it)
+    from_copy = action.bucket != config.schedules[action.schedule].bucket and bucket.provider != Provider.AZURE
     op_id = operation_id("drill", bucket.url(folder), action.backup, salt=ctx.run_id)
     try:
-        sql = restore_sql(scope, renames, destination_sql(bucket, folder), op_id, False, base_sql)
+        sql = restore_sql(
+            scope, renames, destination_sql(bucket, folder), op_id, False, base_sql, from_copy and bool(base_sql)
+        )
         ch.start(sql, op_id)
         op = ch.wait(op_id, on_poll=lambda o: ctx.console.action_progress(action, f"drill {o.status}"))
         if not op.succeeded:

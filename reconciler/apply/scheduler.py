@@ -1,5 +1,7 @@
 """The action scheduler: a plan's actions in dependency order, independent ones in parallel
-(``parallelism`` at a time), at most one export per service at a time. An action whose
+(``parallelism`` at a time), at most one export per service at a time, and at most one drill per
+schedule at a time (a drill of the source and of each copy share the schedule's scratch names and
+drop the leftovers of drills that are not running). An action whose
 dependency failed is skipped, and says which; a failed action does not stop unrelated ones;
 once the apply lock is lost (taken over, or its lease ran out while renewals failed) nothing new
 starts, and the apply says so once. Every action ends in an ``Outcome``: executors
@@ -76,6 +78,7 @@ def run_actions(
     pending = list(actions)
     running: dict[Future[Outcome], Action] = {}
     exporting: set[str] = set()
+    drilling: set[str] = set()  # schedules with a drill running
     said_lost = False
 
     def finish(action: Action, outcome: Outcome) -> None:
@@ -101,6 +104,9 @@ def run_actions(
                     continue
                 if action.type == ActionType.EXPORT and action.service in exporting:
                     continue
+                drill = _drill_of(action)
+                if drill is not None and drill in drilling:
+                    continue
                 if len(running) >= parallelism:
                     break
                 pending.remove(action)
@@ -117,6 +123,8 @@ def run_actions(
                     continue
                 if action.type == ActionType.EXPORT and action.service:
                     exporting.add(action.service)
+                if drill is not None:
+                    drilling.add(drill)
                 ctx.console.action_started(action)
                 running[pool.submit(_run_one, ctx, action)] = action
             if not running:
@@ -129,5 +137,13 @@ def run_actions(
                 action = running.pop(fut)
                 if action.type == ActionType.EXPORT and action.service:
                     exporting.discard(action.service)
+                drilling.discard(_drill_of(action) or "")
                 finish(action, fut.result())
     return outcomes
+
+
+def _drill_of(action: Action) -> str | None:
+    """The schedule of a drill (a validate action at level drill), else None."""
+    if isinstance(action, ValidateAction) and action.drill_service is not None:
+        return action.schedule or action.snapshot or ""
+    return None

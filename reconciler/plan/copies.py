@@ -11,7 +11,10 @@ which copies are pruned, validated or drilled, and the ``missing_copy`` drift. P
   broken copy of the same source is copied again.
 - A copy waits for the export and the validation of its backup in the same plan, and for the
   copy of its base; the source's prune of a backup being copied waits for the copy.
-- ``checksums_every`` and ``drill.every`` also cover the newest copy in each copy bucket.
+- ``checksums_every`` and ``drill.every`` also cover the newest copy in each copy bucket (the
+  validation runs in the copy bucket and is recorded in the copy's sidecar).
+- A complete copy found broken (a full refresh, or a failed validation of the copy) is
+  ``broken_backup`` drift of the copy bucket, and is copied again while its source is there.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from ..model.slots import latest_slot, slot_name
 from ..render.words import ago, duration
 from .ids import copy_id, in_copy, prune_id, validate_id
 from .retention import Candidate, retain
-from .schedules import ScheduleDecision, usable
+from .schedules import ScheduleDecision, due, usable
 
 
 @dataclass
@@ -207,12 +210,15 @@ def _decide_one(
         planned[name] = action
         out.actions.append(action)
 
-    # missing_copy: a backup whose slot has passed without its copy (planned now or not)
+    # missing_copy: a backup whose slot has passed without its copy (planned now or not); a
+    # complete copy that is broken is broken_backup drift instead (below)
     for name in sorted(kept):
         src = sources.get(name)
         if src is None or src.slot is None or src.slot >= latest or good(name) or name in blocked:
             continue
         there = by_copy.get(name)
+        if there is not None and there.state == BackupState.COMPLETE and there.broken:
+            continue
         what = (
             "no copy there yet"
             if there is None
@@ -221,8 +227,47 @@ def _decide_one(
         fix = "; this plan copies it" if name in planned else ""
         out.drift.append(_drift(schedule, target, name, f"slot {slot_name(src.slot)} has passed and {what}{fix}"))
 
+    _broken_copies(schedule, target, copy_inv, sources, planned, out)
     _prune_copies(schedule, target, copy_bucket, copy_inv, pruned, planned, now, out)
-    _validate_copies(schedule, target, copy_bucket, copy_inv, planned, now, drill_reachable, out)
+    slots = {c.name: c.slot for c in copy_inv.backups if c.slot is not None}
+    slots.update({name: b.slot for name, b in sources.items() if b.slot is not None})
+    if export is not None and export.backup:
+        slots[export.backup] = latest
+    _validate_copies(schedule, target, copy_bucket, copy_inv, planned, set(pruned), slots, now, drill_reachable, out)
+
+
+def _broken_copies(
+    schedule: Schedule,
+    target: CopyTarget,
+    copy_inv: ScheduleInventory,
+    sources: dict[str, ObservedBackup],
+    planned: dict[str, CopyAction],
+    out: CopyDecision,
+) -> None:
+    """A complete copy found broken (a full refresh's listing differs from what the copy wrote, or
+    its last validation failed) is ``broken_backup`` drift of the copy bucket, as in a source
+    bucket; the plan copies it again while its source is there."""
+    for c in copy_inv.backups:
+        if c.state != BackupState.COMPLETE or c.kind is None or not c.broken:
+            continue
+        last = c.last_validation()
+        what = c.mismatch or f"failed validation: {last.detail if last else ''}"
+        if c.name in planned:
+            fix = "; this plan copies it again"
+        elif c.name not in sources:
+            fix = "; its source backup is not there (or not usable) to copy it again"
+        else:
+            fix = ""
+        out.drift.append(
+            Drift(
+                DriftType.BROKEN_BACKUP,
+                f"{c.name} in copy bucket {target.bucket}: {what}{fix}",
+                schedule=schedule.name,
+                service=schedule.service,
+                bucket=target.bucket,
+                backup=c.name,
+            )
+        )
 
 
 def _taken(existing: ObservedBackup | None, src: ObservedBackup | None, location: str) -> str | None:
@@ -311,30 +356,29 @@ def _prune_copies(
         )
 
 
-def _due(every: object, copies: list[ObservedBackup], level: ValidationLevel, now: datetime) -> bool:
-    if every is None:
-        return False
-    times = [min(t, now) for b in copies if (t := b.last_ok(level)) is not None]
-    return not times or now - max(times) >= every  # type: ignore[operator]
-
-
 def _validate_copies(
     schedule: Schedule,
     target: CopyTarget,
     copy_bucket: Bucket,
     copy_inv: ScheduleInventory,
     planned: dict[str, CopyAction],
+    pruned: set[str],
+    slots: dict[str, datetime],
     now: datetime,
     drill_reachable: bool,
     out: CopyDecision,
 ) -> None:
-    """checksums_every and drill.every cover the newest copy of the bucket too."""
-    complete = [b for b in copy_inv.backups if usable(b) and b.slot is not None]
-    newest_planned = max(planned.values(), key=lambda a: a.backup or "", default=None)
-    newest = newest_planned.backup if newest_planned else (complete[-1].name if complete else None)
+    """``checksums_every`` and ``drill.every`` cover the newest copy of the bucket too: when no copy
+    there passed the level within ``every``, the newest complete copy (or the newest this plan
+    makes, after its copy) is validated in the copy bucket and the result recorded in its sidecar.
+    A copy this plan verifies at checksums level needs no second read."""
+    complete = [b for b in copy_inv.backups if usable(b) and b.slot is not None and b.name not in pruned]
+    names = {b.name for b in complete} | set(planned)
+    newest = max(names, key=lambda n: (slots.get(n, now), n), default=None)
     if newest is None:
         return
-    depends = (newest_planned.id,) if newest_planned else ()
+    copying = planned.get(newest)
+    depends = (copying.id,) if copying else ()
 
     def action(level: ValidationLevel, why: str) -> ValidateAction:
         return ValidateAction(
@@ -351,13 +395,15 @@ def _validate_copies(
 
     every = schedule.validate.checksums_every
     checksums = None
-    if _due(every, complete, ValidationLevel.CHECKSUMS, now) and not (
-        newest_planned and target.validate == ValidationLevel.CHECKSUMS
+    if (
+        every is not None
+        and due(every, complete, ValidationLevel.CHECKSUMS, now)
+        and not (copying and target.validate == ValidationLevel.CHECKSUMS)
     ):
-        checksums = action(ValidationLevel.CHECKSUMS, f"checksums are due (checksums_every={duration(every)})")  # type: ignore[arg-type]
+        checksums = action(ValidationLevel.CHECKSUMS, f"checksums are due (checksums_every={duration(every)})")
         out.actions.append(checksums)
     drill = schedule.validate.drill
-    if drill is None or not _due(drill.every, complete, ValidationLevel.DRILL, now):
+    if drill is None or not due(drill.every, complete, ValidationLevel.DRILL, now):
         return
     if not drill_reachable:
         out.warnings.append(
@@ -365,7 +411,11 @@ def _validate_copies(
             f"{drill.service} cannot be reached"
         )
         return
-    a = action(ValidationLevel.DRILL, f"a restore drill is due (drill.every={duration(drill.every)})")
+    last = [min(t, now) for b in complete if (t := b.last_ok(ValidationLevel.DRILL)) is not None]
+    since = f"the last passed {ago(max(last), now)}" if last else "none has passed yet"
+    a = action(
+        ValidationLevel.DRILL, f"a restore drill of the copy is due (drill.every={duration(drill.every)}, {since})"
+    )
     deps = (checksums.id,) if checksums else depends
     out.actions.append(replace(a, id=a.id + "/drill", drill_service=drill.service, depends_on=deps))
 

@@ -71,7 +71,7 @@ def decide_schedule(
         )
 
     level = schedule.validate.after_export
-    checksums_due = _due(schedule.validate.checksums_every, managed_complete, ValidationLevel.CHECKSUMS, now)
+    checksums_due = due(schedule.validate.checksums_every, managed_complete, ValidationLevel.CHECKSUMS, now)
 
     in_slot = [b for b in inventory.backups if b.slot == latest]
     covered = any(
@@ -150,7 +150,7 @@ def _export_action(
     )
 
 
-def _due(every: timedelta | None, backups: list[ObservedBackup], level: ValidationLevel, now: datetime) -> bool:
+def due(every: timedelta | None, backups: list[ObservedBackup], level: ValidationLevel, now: datetime) -> bool:
     """A periodic level is due when no backup of the schedule passed it within ``every``.
 
     Validations carry the real time they ran; one stamped after ``now`` (a plan ``--now`` in the
@@ -192,7 +192,7 @@ def _decide_validations(
         d.actions.append(a)
         planned[newest.name] = a
     drill = schedule.validate.drill
-    if drill is None or not _due(drill.every, complete, ValidationLevel.DRILL, now):
+    if drill is None or not due(drill.every, complete, ValidationLevel.DRILL, now):
         return
     target = d.export.backup if d.export is not None else (kept[-1].name if kept else None)
     if target is None:

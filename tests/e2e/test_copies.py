@@ -196,3 +196,80 @@ def azurite_container(bucket: Bucket) -> Any:
         bucket.endpoint or "", credential={"account_name": creds.account_name, "account_key": creds.account_key}
     )
     return service.get_container_client(bucket.bucket)
+
+
+def test_due_checksums_and_drill_of_the_newest_copy_run_in_the_copy_bucket(
+    tmp_path: Path, env: None, s3_server: Any, s3_bucket: Bucket, ch: clickhouse.ClickHouse
+) -> None:
+    """checksums_every and drill.every cover the newest copy too: a chain (full, incremental) is
+    copied at manifest level, and the newest copy gets a checksums validation and a restore drill
+    of its own, recorded in its sidecar; the drill restores from the copy bucket, the base read
+    from the base's copy."""
+    s3 = s3_server.client()
+    dr = f"t-{unique('dr').split('_')[1]}"
+    s3_server.create_bucket(dr)
+    db = unique("shop")
+    seed(ch, db)
+    schedule: dict[str, Any] = {
+        "service": "analytics",
+        "bucket": "primary",
+        "databases": [db],
+        "cron": "0 3 * * *",
+        "incremental": {"full_every": 2},
+    }
+    doc: dict[str, Any] = {
+        "services": {"analytics": {"dsn": "${TEST_DSN}"}, "staging": {"dsn": "${TEST_DSN}"}},
+        "buckets": {"primary": s3_bucket_doc(s3_bucket), "dr": {**s3_bucket_doc(s3_bucket), "bucket": dr}},
+        "schedules": {"daily": schedule},
+    }
+    cfg = str(write_config(tmp_path / "plain.yaml", doc))
+    assert run("apply", "-f", cfg, "--now", DAY1, "--auto-approve").code == 0
+    ch.command(f"INSERT INTO {db}.orders SELECT number, 1, 'day2' FROM numbers(5000, 700)")
+    assert run("apply", "-f", cfg, "--now", DAY2, "--auto-approve").code == 0
+
+    # copies declared, checksums every day, a drill every day: no copy has passed either yet
+    schedule["validate"] = {"checksums_every": "1d", "drill": {"service": "staging", "every": "1d"}}
+    schedule["copies"] = [{"bucket": "dr", "validate": "manifest"}]
+    cfg = str(write_config(tmp_path / "copies.yaml", doc))
+    plan = run("plan", "-f", cfg, "--now", DAY2, "--format", "json")
+    assert plan.code == 0, plan.err
+    actions = {a["id"]: a for a in plan.json()["actions"]}
+    copy_id, checks_id = f"copy/analytics/daily/{SLOTS[1]}@dr", f"validate/analytics/daily/{SLOTS[1]}@dr"
+    assert actions[checks_id]["level"] == "checksums" and actions[checks_id]["depends_on"] == [copy_id]
+    assert actions[checks_id + "/drill"]["bucket"] == "dr"
+    assert actions[checks_id + "/drill"]["depends_on"] == [checks_id]
+    assert f"validate/analytics/daily/{SLOTS[0]}@dr" not in actions  # the newest copy only
+    applied = run("apply", "-f", cfg, "--now", DAY2, "--auto-approve")
+    assert applied.code == 0, applied.out + applied.err
+
+    sc = read_json(s3, dr, f"clickhouse/analytics/daily/{SLOTS[1]}/reconciler.json")
+    assert sc["kind"] == "incremental" and sc["copy_of"]["bucket"] == "primary"
+    levels = [(v["level"], v["result"]) for v in sc["validations"]]
+    assert levels == [("manifest", "ok"), ("checksums", "ok"), ("drill", "ok")], sc["validations"]
+    assert "CHECK TABLE passed" in sc["validations"][2]["detail"]
+    base = read_json(s3, dr, f"clickhouse/analytics/daily/{SLOTS[0]}/reconciler.json")
+    assert [v["level"] for v in base["validations"]] == ["manifest"]
+
+    # the copy's drill restored from the copy bucket (the source's drill from the source)
+    drills = ch.query(
+        "SELECT name, status FROM system.backups WHERE startsWith(id, 'reconciler-drill-') "
+        f"AND position(name, '{SLOTS[1]}') > 0"
+    )
+    assert sorted((str(n).split("/")[3], st) for n, st in drills) == sorted(
+        [(dr, "RESTORED"), (s3_bucket.bucket, "RESTORED")]
+    ), drills
+    assert run("plan", "-f", cfg, "--now", DAY2, "--detailed-exitcode").code == 0
+
+    # a data file of the base's copy deleted behind the reconciler's back: a full refresh sees the
+    # copy broken (broken_backup of the copy bucket) and apply --refresh full copies it again
+    folder = f"clickhouse/analytics/daily/{SLOTS[0]}/"
+    victim = max((k for k in keys(s3, dr, folder + "data/")), key=len)
+    s3.delete_object(Bucket=dr, Key=victim)
+    drift = run("drift", "-f", cfg, "--now", DAY2, "--format", "json")
+    assert drift.code == 2, drift.out + drift.err
+    [broken] = [d for d in drift.json()["drift"] if d["type"] == "broken_backup"]
+    assert (broken["bucket"], broken["backup"]) == ("dr", SLOTS[0]) and "this plan copies it again" in broken["detail"]
+    applied = run("apply", "-f", cfg, "--now", DAY2, "--auto-approve", "--refresh", "full")
+    assert applied.code == 0, applied.out + applied.err
+    assert victim in keys(s3, dr, folder)
+    assert run("drift", "-f", cfg, "--now", DAY2).code == 0

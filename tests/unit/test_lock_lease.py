@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
+
 from reconciler.apply.lock import BucketLock
 from reconciler.apply.scheduler import run_actions
 from reconciler.model import UTC, Bucket, Provider
@@ -82,3 +84,53 @@ def test_the_scheduler_starts_nothing_once_the_lock_is_lost_and_says_so_once() -
     assert [o.status.value for o in outcomes] == ["skipped", "skipped"]
     assert all(o.detail.startswith("not started: the lease") for o in outcomes)
     assert len(ctx.console.warnings) == 1 and "the next apply adopts" in ctx.console.warnings[0]
+
+
+def test_drills_of_one_schedule_never_overlap_other_work_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The drill of the source and of each copy share the schedule's scratch names (and drop the
+    leftovers of drills not running): the scheduler runs them one at a time."""
+    import threading
+    import time
+    from dataclasses import dataclass
+
+    from reconciler.apply import scheduler
+    from reconciler.model import Outcome, OutcomeStatus, ValidateAction, ValidationLevel
+
+    @dataclass(frozen=True)
+    class Ctx:
+        console: Console
+        clock: Clock
+
+    running: dict[str, int] = {}
+    most: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def fake_validate(ctx: Ctx, action: ValidateAction) -> Outcome:
+        key = action.schedule if action.drill_service else action.id
+        with lock:
+            running[key] = running.get(key, 0) + 1
+            most[key] = max(most.get(key, 0), running[key])
+        time.sleep(0.05)
+        with lock:
+            running[key] -= 1
+        return Outcome(action.id, OutcomeStatus.DONE, "ok", ctx.clock(), ctx.clock())
+
+    monkeypatch.setitem(scheduler.EXECUTORS, ValidateAction, fake_validate)
+
+    def drill(bucket: str, schedule: str = "daily") -> ValidateAction:
+        return ValidateAction(
+            id=f"validate/a/{schedule}/20261101T030000Z@{bucket}/drill",
+            service="a",
+            schedule=schedule,
+            bucket=bucket,
+            backup="20261101T030000Z",
+            level=ValidationLevel.DRILL,
+            location=f"s3://{bucket}/x/",
+            reason="r",
+            drill_service="scratch",
+        )
+
+    actions = [drill("primary"), drill("dr"), drill("dr2"), drill("primary", "hourly")]
+    outcomes = scheduler.run_actions(actions, Ctx(Console(), Clock()), 4, lambda: None)  # type: ignore[arg-type]
+    assert [o.status for o in outcomes] == [OutcomeStatus.DONE] * 4
+    assert most == {"daily": 1, "hourly": 1}
