@@ -18,8 +18,6 @@ from tests.support.e2e import s3_bucket_doc, write_config
 ROOT = Path(__file__).resolve().parent.parent.parent
 NOW = "2026-11-25T06:00:00Z"
 
-pytestmark = pytest.mark.clock  # also run at shifted dates (scripts/test-shifted-dates.sh)
-
 SEED = """
 import sys, clickhouse_connect
 c = clickhouse_connect.get_client(dsn=sys.argv[1])

@@ -20,7 +20,7 @@ from reconciler.model import Bucket, parse_iso
 from tests.e2e.test_crash_more import LEASE, SLOT, World, poll, worlds
 from tests.support.tcp_proxy import TcpProxy
 
-pytestmark = [pytest.mark.slow, pytest.mark.clock]  # clock: also run at shifted dates (scripts/test-shifted-dates.sh)
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

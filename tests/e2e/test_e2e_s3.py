@@ -16,8 +16,6 @@ from reconciler import clickhouse
 from reconciler.model import Bucket
 from tests.support.e2e import keys, read_json, run, s3_bucket_doc, unique, write_config
 
-pytestmark = pytest.mark.clock  # also run at shifted dates (scripts/test-shifted-dates.sh)
-
 NOW = "2026-11-25T06:00:00Z"
 SLOT = "20261125T030000Z"
 

@@ -12,8 +12,6 @@ import pytest
 from reconciler.model import Bucket
 from tests.support.e2e import keys, read_json, run
 
-pytestmark = pytest.mark.clock  # also run at shifted dates (scripts/test-shifted-dates.sh)
-
 NOW = "2026-11-25T06:00:00Z"
 
 

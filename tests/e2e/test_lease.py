@@ -17,8 +17,6 @@ from reconciler.model import Bucket
 from tests.e2e.test_crash import ROOT, SEED
 from tests.support.e2e import keys, s3_bucket_doc, write_config
 
-pytestmark = pytest.mark.clock  # also run at shifted dates (scripts/test-shifted-dates.sh)
-
 NOW = "2026-11-25T06:00:00Z"
 LOCK = "clickhouse/.reconciler/lock"
 

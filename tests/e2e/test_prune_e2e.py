@@ -24,8 +24,6 @@ from tests.support.e2e import keys, read_json, run, s3_bucket_doc, unique, write
 from tests.support.tcp_proxy import TcpProxy
 from tests.unit.test_retention import oracle_rules
 
-pytestmark = pytest.mark.clock  # also run at shifted dates (scripts/test-shifted-dates.sh)
-
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 

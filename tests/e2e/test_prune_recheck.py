@@ -13,8 +13,6 @@ from reconciler import clickhouse
 from reconciler.model import Bucket
 from tests.support.e2e import keys, run, s3_bucket_doc, small_source, write_config
 
-pytestmark = pytest.mark.clock  # --now drives ages and retention
-
 
 @pytest.fixture
 def cfg(

@@ -15,8 +15,6 @@ from reconciler.model import Bucket
 from reconciler.schemas import validate_plan
 from tests.support.e2e import keys, run
 
-pytestmark = pytest.mark.clock  # also run at shifted dates (scripts/test-shifted-dates.sh)
-
 NOW = "2026-11-25T06:00:00Z"
 SLOT = "20261125T030000Z"
 

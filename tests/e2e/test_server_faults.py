@@ -28,7 +28,7 @@ from tests.support.e2e import keys, read_json, s3_bucket_doc, write_config
 from tests.support.fixtures_clickhouse import PASSWORD, seed_shop
 from tests.support.tcp_proxy import TcpProxy
 
-pytestmark = [pytest.mark.slow, pytest.mark.clock]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
