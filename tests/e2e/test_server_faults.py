@@ -203,8 +203,8 @@ def test_a_long_cut_while_polling_fails_clearly_then_the_next_apply_converges(sc
     poll("ClickHouse to write the manifest", manifest.caught.is_set, first)
     proxy.cut()  # longer than the retry policy rides out (about 8 s)
     assert first.finish() == 1, first.text()
-    assert "lost contact with ClickHouse while following BACKUP" in first.text()
-    assert "the next apply adopts it" in first.text()
+    assert "lost contact with ClickHouse while following BACKUP" in first.text(), first.text()
+    assert "the next apply adopts it" in first.text(), first.text()
     assert s.sidecar()["state"] == "in_progress"  # not failed: the server may well finish it
     proxy.restore()
     manifest.release()
