@@ -55,8 +55,10 @@ class CopyDecision:
 
 def copy_method(source: Bucket, target: Bucket) -> str:
     """``server-side`` where the provider copies within itself (the same S3 endpoint and access
-    key: CopyObject/UploadPartCopy; GCS: objects.rewrite), else ``streamed`` through the
-    reconciler. Azure copies are streamed (copy from URL is not used yet)."""
+    key: CopyObject/UploadPartCopy; GCS: objects.rewrite on the same endpoint; Azure: copy from
+    URL within one storage account, from a source whose credentials can sign a read SAS), else
+    ``streamed`` through the reconciler. The executor falls back to streaming when its stores
+    disagree, and records the method it used."""
     if source.provider != target.provider:
         return "streamed"
     if source.provider == Provider.S3:
@@ -65,8 +67,28 @@ def copy_method(source: Bucket, target: Bucket) -> str:
         )
         return "server-side" if same else "streamed"
     if source.provider == Provider.AZURE:
-        return "streamed"
+        (src_url, signs), (dst_url, _) = azure_account(source), azure_account(target)
+        return "server-side" if signs and src_url == dst_url else "streamed"
     return "server-side" if (source.gcs_json_endpoint or "") == (target.gcs_json_endpoint or "") else "streamed"
+
+
+def azure_account(bucket: Bucket) -> tuple[str, bool]:
+    """(the storage account's blob URL, whether its credentials can sign a SAS), from the config
+    alone, as the Azure SDK reads a connection string."""
+    c = bucket.credentials
+    if c.connection_string:
+        fields = {}
+        for part in c.connection_string.split(";"):
+            k, sep, v = part.partition("=")
+            if sep:
+                fields[k.strip().lower()] = v.strip()
+        url = fields.get("blobendpoint") or (
+            f"{fields.get('defaultendpointsprotocol', 'https')}://{fields.get('accountname', '')}"
+            f".blob.{fields.get('endpointsuffix', 'core.windows.net')}"
+        )
+        return url.rstrip("/").lower(), bool(fields.get("accountkey") or fields.get("sharedaccesssignature"))
+    url = bucket.endpoint or f"https://{c.account_name}.blob.core.windows.net"
+    return url.rstrip("/").lower(), bool(c.account_key)
 
 
 def same_source(copy: ObservedBackup, source: ObservedBackup, source_location: str) -> bool:

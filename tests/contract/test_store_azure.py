@@ -298,3 +298,36 @@ def test_missing_azurite_fails_saying_how_to_fix_it(monkeypatch: pytest.MonkeyPa
             server.start()
     finally:
         server.cleanup()
+
+
+def test_server_side_copy_within_one_account_needs_a_source_that_can_sign(
+    azurite_server: AzuriteServer, azure_bucket: Bucket
+) -> None:
+    """Copy from URL: one Copy Blob From URL up to the limit, else Put Block From URL per part and
+    one Put Block List; the source's SAS never shows in a message; a source of another account,
+    or one without a key to sign with, is streamed instead."""
+    from reconciler.stores.stats import STATS
+
+    source = AzureStore(
+        replace(azure_bucket, credentials=Credentials(connection_string=azurite_server.connection_string))
+    )
+    target = AzureStore(azure_bucket_for(azurite_server, new_container(azurite_server)), retry=FAST)
+    assert target.can_copy_from(source) and source.can_copy_from(target)  # both credential forms sign
+    source.write("a/one", b"0123456789" * 1000)
+    STATS.reset()
+    target.copy_from(source, "a/one", "b/one", 10000)
+    target.copy_part = target.copy_object_limit = 4096
+    target.copy_from(source, "a/one", "b/parts", 10000)
+    assert {op: n for (p, op), n in STATS.requests.items() if p == "Azure"} == {
+        "CopyBlobFromURL": 1,
+        "PutBlockFromURL": 3,
+        "PutBlockList": 1,
+    }
+    one, parts = target.read("b/one"), target.read("b/parts")
+    assert one is not None and parts is not None and one[0] == parts[0] == b"0123456789" * 1000
+    with pytest.raises(errors.ReconcilerError) as e:
+        target.copy_from(source, "a/missing", "b/missing", 10)
+    assert "sig=" not in str(e.value) and ACCOUNT_KEY not in str(e.value) and "b/missing" in str(e.value)
+    assert target.read("b/missing") is None
+    other = replace(azure_bucket, endpoint=azure_bucket.endpoint.replace("127.0.0.1", "localhost"))  # type: ignore[union-attr]
+    assert not target.can_copy_from(AzureStore(other))  # another account URL: streamed

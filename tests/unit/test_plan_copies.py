@@ -262,3 +262,29 @@ def test_a_broken_copy_whose_source_is_gone_is_drift_and_nothing_is_planned() ->
     assert not [a for a in plan.actions if isinstance(a, CopyAction)]
     [drift] = [d for d in plan.drift if d.type == DriftType.BROKEN_BACKUP]
     assert drift.bucket == "dr" and "its source backup is not there" in drift.detail
+
+
+def test_azure_copies_are_server_side_within_one_storage_account() -> None:
+    from reconciler.model import Credentials
+    from reconciler.plan.copies import copy_method
+
+    key = "a2V5"  # base64, not a real key
+    emulator = "http://127.0.0.1:10000/devstoreaccount1"
+    conn = f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};BlobEndpoint={emulator}/;"
+    by_key = B(
+        "a",
+        Provider.AZURE,
+        "c1",
+        endpoint=emulator,
+        credentials=Credentials(account_name="devstoreaccount1", account_key=key),
+    )
+    by_conn = B("b", Provider.AZURE, "c2", credentials=Credentials(connection_string=conn))
+    cloud = B("c", Provider.AZURE, "c3", credentials=Credentials(account_name="acme", account_key=key))
+    cloud_conn = B(
+        "d", Provider.AZURE, "c4", credentials=Credentials(connection_string="AccountName=acme;AccountKey=k")
+    )
+    assert copy_method(by_key, by_conn) == copy_method(by_conn, by_key) == "server-side"
+    assert copy_method(cloud, cloud_conn) == "server-side"  # https://acme.blob.core.windows.net both
+    assert copy_method(by_key, cloud) == "streamed"  # another account: streamed
+    sas_only = B("e", Provider.AZURE, "c5", credentials=Credentials(connection_string=f"BlobEndpoint={emulator}"))
+    assert copy_method(sas_only, by_key) == "streamed"  # nothing to sign the source's SAS with
