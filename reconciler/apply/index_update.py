@@ -13,7 +13,7 @@ from ..errors import ReconcilerError
 from ..model import ActionType, Plan, Refresh
 from .context import ApplyContext
 
-BACKUP_ACTIONS = (ActionType.EXPORT, ActionType.COPY, ActionType.VALIDATE, ActionType.PRUNE)
+BACKUP_ACTIONS = (ActionType.EXPORT, ActionType.COPY, ActionType.VALIDATE, ActionType.RECOVER, ActionType.PRUNE)
 
 
 def touched_schedules(plan: Plan) -> set[str]:

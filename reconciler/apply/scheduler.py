@@ -24,6 +24,7 @@ from ..model import (
     Outcome,
     OutcomeStatus,
     PruneAction,
+    RecoverAction,
     RestoreAction,
     ValidateAction,
 )
@@ -34,6 +35,7 @@ from .context import ApplyContext
 from .copy import run_copy
 from .export import run_export
 from .prune import run_prune
+from .recover import run_recover
 from .restore import run_restore
 from .validate import run_validate
 
@@ -45,6 +47,7 @@ EXECUTORS: dict[type[Action], Callable[[ApplyContext, Any], Outcome]] = {
     ValidateAction: run_validate,
     RestoreAction: run_restore,
     CloudRestoreAction: run_cloud_restore,
+    RecoverAction: run_recover,
     PruneAction: run_prune,
 }
 

@@ -19,6 +19,7 @@ from .actions import (
     ExportAction,
     PlanFormatError,
     PruneAction,
+    RecoverAction,
     RestoreAction,
     ValidateAction,
 )
@@ -126,6 +127,7 @@ __all__ = [
     "PlanFormatError",
     "Provider",
     "PruneAction",
+    "RecoverAction",
     "Refresh",
     "Restore",
     "RestoreAction",

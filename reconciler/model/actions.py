@@ -242,6 +242,25 @@ class PruneAction(Action):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RecoverAction(Action):
+    """Bring back a backup hidden by delete markers outside an apply: remove the delete markers
+    over the files its manifest lists (read from the manifest's surviving version), over the
+    manifest and over the sidecar, and nothing else. Its validation is its own action, after it."""
+
+    TYPE: ClassVar[ActionType] = ActionType.RECOVER
+    location: str
+    size: int = 0  # the backup's bytes as its sidecar recorded them (what the bucket holds again)
+
+    def fields_json(self) -> dict[str, Any]:
+        return {"location": self.location, "size": self.size}
+
+    @classmethod
+    def fields_from_json(cls, d: Mapping[str, Any]) -> dict[str, Any]:
+        size = d.get("size") or 0
+        return {"location": _text(d, "location"), "size": size if isinstance(size, int) else 0}
+
+
+@dataclass(frozen=True, kw_only=True)
 class RestoreAction(Action):
     """RESTORE a schedule's backup into a service (``service`` is the target)."""
 
@@ -363,7 +382,7 @@ def _action_class(d: Mapping[str, Any]) -> type[Action]:
     kind = d.get("type")
     if kind == ActionType.RESTORE.value:
         return CloudRestoreAction if d.get("new_service") else RestoreAction
-    for cls in (ExportAction, CopyAction, ValidateAction, PruneAction, ConfigureAction):
+    for cls in (ExportAction, CopyAction, ValidateAction, RecoverAction, PruneAction, ConfigureAction):
         if kind == cls.TYPE.value:
             return cls
     raise PlanFormatError(f"action {d.get('id')}: unknown type {kind!r}")

@@ -59,6 +59,9 @@ class BackupState(str, Enum):
     ABANDONED = "abandoned"  # sidecar in progress, no live operation, no `.backup`
     UNMANAGED = "unmanaged"  # no sidecar
     PRUNING = "pruning"  # a prune started and did not finish: the next apply finishes it
+    #: the sidecar says complete and the manifest is gone: deleted outside an apply (never a
+    #: failed attempt; ``ObservedBackup.recoverable`` says whether its versions survive)
+    DELETED = "deleted"
 
 
 class Refresh(str, Enum):
@@ -156,6 +159,10 @@ class ObservedBackup:
     #: a full refresh found the folder's files or bytes differ from what its sidecar recorded
     #: (a file deleted or changed behind the reconciler's back): the backup counts as broken
     mismatch: str | None = None
+    #: a deleted backup (``BackupState.DELETED``): True when its manifest's version survives under
+    #: a delete marker (``recover`` can bring it back), False when nothing of it survives, None
+    #: when that is not known (the provider's versions are not read); ``error`` says why
+    recoverable: bool | None = None
 
     def last_validation(self, level: ValidationLevel | None = None) -> Validation | None:
         vs = [v for v in self.validations if level is None or v.level == level]

@@ -21,6 +21,7 @@ from ..clickhouse.scratch import scratch_prefix
 from ..connections import Connections
 from ..errors import ReconcilerError
 from ..model import (
+    BackupState,
     BucketState,
     Config,
     Observed,
@@ -36,6 +37,7 @@ from ..redact import redact
 from .adopt import observe_adoptable
 from .cloud import cloud_digest, observe_cloud
 from .copies import observe_copies
+from .deleted import observe_deleted
 from .immutability import lock_ends, observe_object_locks
 from .inventory import classify
 from .privileges import observe_privileges
@@ -44,6 +46,8 @@ from .snapshots import observe_snapshots, snapshot_digest_doc
 __all__ = ["observe", "state_digest"]
 
 SCHEDULE_PARALLELISM = 8
+#: a schedule's backup whose sidecar says complete and whose manifest is gone (observe/deleted.py)
+DELETED = BackupState.DELETED
 
 
 def observe(
@@ -80,7 +84,7 @@ def observe(
             if f.sidecar and not f.has_manifest and f.sidecar.state == SidecarState.IN_PROGRESS:
                 pending[f.name] = f
             else:
-                settled.append(classify(f, None, lock, now))
+                settled.append(classify(f, None, lock, now, DELETED))
         return name, settled, pending, read.index_is_current
 
     names = sorted(sel.observed_schedules)
@@ -97,7 +101,7 @@ def observe(
         s = config.schedules[name]
         lock = buckets[s.bucket].lock
         backups = settled + [
-            classify(f, ops.get((s.service, f.sidecar.operation_id)) if f.sidecar else None, lock, now)
+            classify(f, ops.get((s.service, f.sidecar.operation_id)) if f.sidecar else None, lock, now, DELETED)
             for f in pending.values()
         ]
         backups.sort(key=lambda b: (b.slot is None, b.slot or now, b.attempt, b.name))
@@ -106,6 +110,7 @@ def observe(
 
     observe_object_locks(config, conns, buckets)
     lock_ends(config, conns, buckets, schedules)
+    observe_deleted(config, conns, schedules)
 
     restores: dict[str, RestoreRecord] = {}
     restore_problems: dict[str, str] = {}
@@ -287,6 +292,9 @@ def state_digest(observed: Observed) -> str:
                     b.sidecar_etag,
                     b.mismatch,
                     [[v.level.value, v.result.value] for v in b.validations],
+                    # whether a deleted backup can be recovered decides its action: appended only
+                    # then, so that the digests of plans without one stay the same
+                    *([b.recoverable] if b.state == BackupState.DELETED else []),
                 ]
                 for b in inv.backups
             ]

@@ -12,10 +12,18 @@ from ..model.slots import parse_backup_name
 from ..stores.base import Store
 
 
-def classify(f: Folder, operation: Operation | None, lock: LockInfo | None, now: datetime) -> ObservedBackup:
+def classify(
+    f: Folder,
+    operation: Operation | None,
+    lock: LockInfo | None,
+    now: datetime,
+    manifest_gone: BackupState = BackupState.FAILED,
+) -> ObservedBackup:
     """The state of one folder (docs/bucket-layout.md): complete when ClickHouse's manifest is there; an
     in-progress sidecar is running only while its operation is live in ClickHouse or its apply
-    still holds an unexpired lock, and abandoned otherwise."""
+    still holds an unexpired lock, and abandoned otherwise. A complete sidecar without its manifest
+    is ``manifest_gone``: a schedule's backup is then ``deleted`` (never a failed attempt, see
+    observe/deleted.py); a copy keeps ``failed`` (copied again)."""
     parsed = parse_backup_name(f.name)
     sc = f.sidecar
     # a folder of another name (an adopted backup, a snapshot) has the slot its sidecar records
@@ -50,7 +58,7 @@ def classify(f: Folder, operation: Operation | None, lock: LockInfo | None, now:
         return ObservedBackup(state=BackupState.COMPLETE, mismatch=mismatch_of(f), **common, **facts)  # type: ignore[arg-type]
     if sc.state == SidecarState.COMPLETE:
         error = "the manifest .backup is gone from a backup that was complete"
-        return ObservedBackup(state=BackupState.FAILED, error=error, **common, **facts)  # type: ignore[arg-type]
+        return ObservedBackup(state=manifest_gone, error=error, **common, **facts)  # type: ignore[arg-type]
     if sc.state == SidecarState.FAILED:
         return ObservedBackup(state=BackupState.FAILED, error=sc.error, **common, **facts)  # type: ignore[arg-type]
     its_apply_lives = lock is not None and lock.lock_id == sc.run_id and lock.lease_expires_at > now

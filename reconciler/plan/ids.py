@@ -31,3 +31,7 @@ def copy_id(service: str, schedule: str, backup: str, bucket: str) -> str:
 def in_copy(action_id: str, bucket: str) -> str:
     """The id of a validate or prune of a copy: the source's id and ``@<copy bucket>``."""
     return f"{action_id}@{bucket}"
+
+
+def recover_id(service: str, schedule: str, backup: str) -> str:
+    return f"recover/{service}/{schedule}/{backup}"

@@ -23,6 +23,7 @@ from ..model import (
 from ..model.slots import latest_slot, previous_slot, slot_name
 from ..render.words import ago, describe_schedule, duration
 from .ids import export_id, prune_id, validate_id
+from .recover import deleted_drift, deleted_prune_reason, recover_actions, recovering
 from .retention import Candidate, retain
 
 
@@ -54,7 +55,10 @@ def decide_schedule(
     managed_complete = [b for b in inventory.backups if b.state == BackupState.COMPLETE and b.kind is not None]
     newest = max(managed_complete, key=lambda b: (b.slot or now, b.attempt), default=None)
 
-    _drift_of_backups(schedule, inventory, d)
+    _drift_of_backups(schedule, bucket, inventory, d)
+    recovered = recovering(bucket, inventory)
+    for b in recovered:
+        d.actions += recover_actions(schedule, bucket, b)
     if newest is None or (newest.slot is not None and newest.slot < previous):
         have = (
             f"the newest complete backup is {newest.name} ({ago(newest.slot, now)})"
@@ -76,7 +80,7 @@ def decide_schedule(
     in_slot = [b for b in inventory.backups if b.slot == latest]
     covered = any(
         (b.state == BackupState.COMPLETE and b.kind is not None) or b.state == BackupState.RUNNING for b in in_slot
-    )
+    ) or any(b.slot == latest for b in recovered)  # this plan brings the slot's backup back
     orphan = next((b for b in in_slot if b.state == BackupState.RUNNING and b.orphaned), None)
     action: ExportAction | None = None
     if orphan is not None and service_reachable:
@@ -279,10 +283,12 @@ def _export_reason(
     return f"{head}; the newest is {newest.name} ({ago(newest.slot, now)})"
 
 
-def _drift_of_backups(schedule: Schedule, inventory: ScheduleInventory, d: ScheduleDecision) -> None:
+def _drift_of_backups(schedule: Schedule, bucket: Bucket, inventory: ScheduleInventory, d: ScheduleDecision) -> None:
     for b in inventory.backups:
         common = dict(schedule=schedule.name, service=schedule.service, backup=b.name)
-        if b.state in (BackupState.FAILED, BackupState.ABANDONED):
+        if b.state == BackupState.DELETED:
+            d.drift.append(deleted_drift(schedule, bucket, b))
+        elif b.state in (BackupState.FAILED, BackupState.ABANDONED):
             d.drift.append(
                 Drift(DriftType.FAILED_BACKUP, f"{b.name} {b.state.value}: {b.error or 'no detail'}", **common)
             )  # type: ignore[arg-type]
@@ -339,6 +345,8 @@ def _decide_prunes(
             since = b.slot or (min(b.started_at, now) if b.started_at else None)
             if since is not None and now - since >= schedule.cleanup_after:
                 reasons[b.name] = f"{b.state.value} attempt older than cleanup_after={duration(schedule.cleanup_after)}"
+        elif (why := deleted_prune_reason(schedule, b, now)) is not None:
+            reasons[b.name] = why
         elif b.state == BackupState.UNMANAGED and schedule.prune_unmanaged and not b.foreign:
             reasons[b.name] = "no reconciler sidecar, and the schedule sets prune_unmanaged: true"
     sizes = {b.name: b.total_size for b in inventory.backups}

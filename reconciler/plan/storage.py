@@ -3,7 +3,8 @@
 Per bucket (its config name): the bytes of the managed backups seen there now (each folder's
 files as observed, its sidecar left out), and after the plan — exports estimated from the
 schedule's previous complete backup of the same kind (0 when there is none), copies counted in
-the bucket they go to (the source's bytes), prunes taken away exactly. Noncurrent object versions
+the bucket they go to (the source's bytes), recovered backups added back (their sidecar's bytes),
+prunes taken away exactly. Noncurrent object versions
 are not counted. With ``price_per_gib_month`` the monthly cost is bytes / 2^30 × price.
 """
 
@@ -11,7 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..model import Action, BackupState, Config, CopyAction, ExportAction, Observed, PruneAction, StorageEstimate
+from ..model import (
+    Action,
+    BackupState,
+    Config,
+    CopyAction,
+    ExportAction,
+    Observed,
+    PruneAction,
+    RecoverAction,
+    StorageEstimate,
+)
 from ..model.targets import Selection
 
 GIB = 2**30
@@ -21,7 +32,9 @@ Key = tuple[str, str, str]
 
 
 def _counted(state: BackupState) -> bool:
-    return state != BackupState.UNMANAGED  # ours: it has a sidecar
+    # ours (it has a sidecar), and not hidden by delete markers (a deleted backup's bytes are
+    # noncurrent versions until it is recovered)
+    return state not in (BackupState.UNMANAGED, BackupState.DELETED)
 
 
 def _where(a: Action) -> tuple[str, str] | None:
@@ -61,7 +74,7 @@ def estimate_storage(
             after.pop(key, None)
         elif isinstance(a, ExportAction):
             after[key] = _previous_of_kind(observed, sizes, where, a.kind)
-        elif isinstance(a, CopyAction):
+        elif isinstance(a, CopyAction | RecoverAction):
             after[key] = a.size
     buckets = sorted(set(sel.buckets) | {k[0] for k in sizes} | {k[0] for k in after})
     out = []

@@ -28,6 +28,7 @@ SYMBOL = {
     ActionType.COPY: "=",
     ActionType.VALIDATE: "?",
     ActionType.RESTORE: "<",
+    ActionType.RECOVER: "^",
     ActionType.PRUNE: "-",
 }
 

@@ -174,6 +174,11 @@ class Store(Protocol):
         """The lock of an object (its current version, or ``version_id``); None if absent."""
         ...
 
+    def read_version(self, key: str, version_id: str) -> bytes | None:
+        """The content of one version of an object (one hidden under a delete marker too); None
+        when that version does not exist or is a delete marker. ``NotSupported`` as above."""
+        ...
+
     def write_from(self, key: str, stream: Readable, size: int) -> str:
         """Create or overwrite ``key`` with ``size`` bytes read from ``stream``, holding at most one
         part (``UPLOAD_PART``) in memory; the new etag. Fewer bytes than ``size`` is a ``StoreError``."""
@@ -607,6 +612,9 @@ class BaseStore(abc.ABC):
 
     def head_retention(self, key: str, version_id: str | None = None) -> ObjectRetention | None:
         raise self._not_supported("HeadObject (retention)")
+
+    def read_version(self, key: str, version_id: str) -> bytes | None:
+        raise self._not_supported("GetObject (version)")
 
     # ----------------------------------------------------------------------------------------
     # copies: streamed uploads and server-side copies

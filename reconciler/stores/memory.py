@@ -495,6 +495,16 @@ class MemoryStore(BaseStore):
 
         return self._call(self.ops.head, key, head)
 
+    def read_version(self, key: str, version_id: str) -> bytes | None:
+        def get() -> bytes | None:
+            with self.storage.lock:
+                self._objects(self.ops.get, key)
+                history = self._bucket().history.get(key) or []
+                v = next((v for v in history if v.version_id == version_id), None)
+                return None if v is None or v.obj is None else v.obj.data
+
+        return self._call(self.ops.get, key, get)
+
     def abort_uploads(self, prefix: str) -> int:
         def pending() -> builtins.list[str]:
             with self.storage.lock:

@@ -37,6 +37,7 @@ from .base import (
     empty_download,
 )
 from .errormap import SERVER_ERRORS, TOO_MANY_REQUESTS, ErrorTable, Failure, row
+from .stats import STATS
 
 #: S3 error codes that may pass when retried (besides any HTTP 429 and 5xx)
 TRANSIENT_CODES = frozenset(
@@ -432,3 +433,20 @@ class S3Store(BaseStore):
             raise
         mode = resp.get("ObjectLockMode")
         return ObjectRetention(str(mode).lower() if mode else None, resp.get("ObjectLockRetainUntilDate"))
+
+    def read_version(self, key: str, version_id: str) -> bytes | None:
+        def get() -> bytes:
+            resp = self._client.get_object(Bucket=self.bucket, Key=key, VersionId=version_id)
+            with resp["Body"] as body:
+                data: bytes = body.read()
+            STATS.read(len(data))
+            return data
+
+        try:
+            return self._call(self.ops.get, key, get)
+        except ObjectMissing:
+            return None
+        except StoreError as e:  # a delete marker answers 405, a version that is not there NoSuchVersion
+            if any(w in e.message for w in ("405", "MethodNotAllowed", "NoSuchVersion")):
+                return None
+            raise

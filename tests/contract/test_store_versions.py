@@ -115,6 +115,9 @@ def test_a_locked_object_is_hidden_by_a_marker_and_its_version_refused(make: Mak
     # the retention of the hidden version is still readable by its id
     hidden = store.head_retention("p/b/.backup", versions[1].version_id)
     assert hidden is not None and hidden.retain_until == retention.retain_until
+    # and so is its content (what recover reads the manifest's file list from); a marker has none
+    assert store.read_version("p/b/.backup", versions[1].version_id) == b"<config/>"
+    assert store.read_version("p/b/.backup", versions[0].version_id) is None
 
     # removing the marker brings the object back (what recover does)
     marker = (versions[0].key, versions[0].version_id)
@@ -137,9 +140,12 @@ def test_versions_and_markers_of_an_unlocked_bucket_are_deleted_for_good(make: M
         ("p/b/c", True, 0),
     ]
     assert [v.is_latest for v in entries if v.key == "p/b/a"] == [True, False]  # newest first
+    older = [v for v in entries if v.key == "p/b/a"][1]
+    assert store.read_version("p/b/a", older.version_id) == b"1"  # a noncurrent version, by its id
     assert store.delete_versions([(v.key, v.version_id) for v in entries]) == {}
     assert list(store.list_versions("p/b/")) == []
     assert list(store.list("p/")) and [o.key for o in store.list("p/")] == ["p/other/z"]
+    assert store.read_version("p/b/a", older.version_id) is None  # gone for good
     # a version already gone counts as deleted
     assert store.delete_versions([(entries[0].key, entries[0].version_id)]) == {}
 
@@ -166,3 +172,5 @@ def test_azure_and_gcs_say_versions_are_not_supported_yet(provider: str, request
         store.delete_versions([("p/x", "1")])
     with pytest.raises(NotSupported, match="not supported yet"):
         store.head_retention("p/x")
+    with pytest.raises(NotSupported, match="not supported yet"):
+        store.read_version("p/x", "1")

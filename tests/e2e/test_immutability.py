@@ -177,3 +177,53 @@ def test_a_prune_on_a_versioned_bucket_removes_every_version_and_marker(
     # ClickHouse wrote the backup's files in the bucket's storage_class (s3_storage_class)
     data = next(k for k in listing if "/data/" in k)
     assert s3.head_object(Bucket=bucket.bucket, Key=data).get("StorageClass") == "STANDARD_IA"
+
+
+def test_a_deleted_manifest_is_deleted_backup_drift_and_recovered_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_server: Any, chdb_dsn: str, ch: clickhouse.ClickHouse
+) -> None:
+    db = small_source(monkeypatch, s3_server, chdb_dsn, ch, "recover")
+    bucket = _bucket(s3_server, lock=("compliance", 1))
+    s3 = s3_server.client()
+    immutability = {"mode": "compliance", "days": 1, "recover_deleted": True}
+    cfg = _config(tmp_path, bucket, db, immutability=immutability)
+    t0 = base_day()
+    step = iso(t0 + timedelta(minutes=30))
+    assert run("apply", "-f", cfg, "--now", iso(t0), "--auto-approve").code == 0
+    folder = f"clickhouse/analytics/hourly/{slot_name(t0)}/"
+    data = next(k for k in keys(s3, bucket.bucket, folder) if "/data/" in k)
+    # behind the reconciler's back: the manifest and a data file deleted (delete markers: the lock keeps them)
+    for key in (folder + ".backup", data):
+        s3.delete_object(Bucket=bucket.bucket, Key=key)
+
+    r = run("drift", "-f", cfg, "--now", step, "--format", "json")  # a full refresh
+    assert r.code == 2, r.out + r.err
+    [found] = [d for d in r.json()["drift"] if d["type"] == "deleted_backup"]
+    assert found["backup"] == slot_name(t0) and "its version survives" in found["detail"], found
+    assert not [d for d in r.json()["drift"] if d["type"] == "failed_backup"]  # not a failed attempt
+
+    r = run("apply", "-f", cfg, "--now", step, "--refresh", "full", "--auto-approve")
+    assert r.code == 0, r.out + r.err
+    done = [line for line in r.err.splitlines() if " done " in line]
+    recovered = f"recover/analytics/hourly/{slot_name(t0)}"
+    assert any(recovered in x and "removed 2 delete markers" in x for x in done), r.err
+    assert any(f"validate/analytics/hourly/{slot_name(t0)}" in x for x in done), r.err
+    assert "0 export" in r.out  # the slot's backup comes back: no new attempt
+    listing = keys(s3, bucket.bucket, folder)
+    assert folder + ".backup" in listing and data in listing
+    # ClickHouse's own .lock stays deleted: its delete marker is still the newest entry
+    lock = s3.list_object_versions(Bucket=bucket.bucket, Prefix=folder + ".lock")
+    assert [m["IsLatest"] for m in lock.get("DeleteMarkers", ())] == [True]
+    assert folder + ".lock" not in listing
+
+    r = run("drift", "-f", cfg, "--now", step)
+    assert r.code == 0, r.out + r.err
+    status = run("status", "-f", cfg, "--format", "json").json()
+    [entry] = [b for s in status["schedules"] for b in s["backups"]]
+    assert entry["name"] == slot_name(t0) and entry["state"] == "complete" and entry["validation"]["result"] == "ok"
+    # and ClickHouse restores it
+    url = f"{s3_server.endpoint}/{bucket.bucket}/{folder}"
+    ch.command(
+        f"RESTORE TABLE {db}.t AS {db}.back FROM S3('{url}', '{s3_server.access_key}', '{s3_server.secret_key}')"
+    )
+    assert ch.query(f"SELECT count() FROM {db}.back") == [(100,)]

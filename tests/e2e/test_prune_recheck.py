@@ -62,7 +62,8 @@ def test_a_deleted_manifest_of_a_kept_backup_stops_the_prunes(cfg: str, s3_serve
 
     # a full refresh sees it, and the plan it makes no longer prunes the good backup
     drift = run("drift", "-f", cfg, "--now", "2026-11-25T02:30:00Z", "--format", "json")
-    assert ("failed_backup", "20261125T010000Z") in [(d["type"], d.get("backup")) for d in drift.json()["drift"]]
+    found = [(d["type"], d.get("backup")) for d in drift.json()["drift"]]
+    assert ("deleted_backup", "20261125T010000Z") in found and ("failed_backup", "20261125T010000Z") not in found
     full = run("plan", "-f", cfg, "--now", "2026-11-25T02:30:00Z", "--refresh", "full", "--format", "json").json()
     assert "prune/analytics/hourly/20261125T000000Z" not in [a["id"] for a in full["actions"]]
 
