@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from ..bucket import layout
-from ..model import Action, Config, CopyAction, ExportAction, Observed, Restore, RestoreAction, ScheduleInventory, iso
+from ..model import (
+    Action,
+    Config,
+    CopyAction,
+    ExportAction,
+    Observed,
+    Restore,
+    RestoreAction,
+    RestoreRecord,
+    ScheduleInventory,
+    iso,
+)
 from .asof import resolve_before
 from .cloud_restore import decide_cloud_restore
 from .ids import restore_id, validate_id
@@ -35,17 +47,9 @@ def decide_restore(
     if not observed.services[restore.target.service].reachable:
         return None, f"restore {name}: service {restore.target.service} cannot be reached"
 
-    problem = observed.restore_problems.get(name)
-    if problem:
-        return None, (
-            f"restore {name}: its record {problem}; it is not planned again, so as not to restore twice "
-            "(delete the record to run it again)"
-        )
-    digest = restore.spec_digest()
-    record = observed.restores.get(name)
-    if record is not None and record.spec_digest == digest and not record.in_progress:
-        return None, None
-    interrupted = record is not None and record.in_progress
+    prior = prior_restore(restore, observed)
+    if prior.refusal is not None or prior.done:
+        return None, prior.refusal
 
     decision = decisions.get(sched.name)
     planned = decision.export if decision else None
@@ -98,22 +102,7 @@ def decide_restore(
         chain = inv.chain_of(base)
     renames = dict(restore.target.databases)
     into = ", ".join(f"{s} → {t}" for s, t in renames.items()) or "same names"
-    if interrupted:
-        why = (
-            f"an attempt of run {record.run_id} started {record.done_at:%Y-%m-%d %H:%M}Z and did not finish; "  # type: ignore[union-attr]
-            f"what it wrote is removed and {backup} of {sched.name}{asof} restored into service "
-            f"{restore.target.service} ({into})"
-        )
-    elif record is None:
-        why = (
-            f"declared restore not done yet: {backup} of {sched.name}{asof} into service {restore.target.service} "
-            f"({into})"
-        )
-    else:
-        why = (
-            f"declaration changed since it was done on {record.done_at:%Y-%m-%d %H:%M}Z from {record.backup}: "
-            f"restore {backup} of {sched.name}{asof} into service {restore.target.service} ({into})"
-        )
+    why = prior.reason(f"{backup} of {sched.name}{asof} into service {restore.target.service} ({into})")
     action = RestoreAction(
         id=restore_id(name),
         service=restore.target.service,
@@ -128,7 +117,7 @@ def decide_restore(
         databases=renames,
         allow_non_empty_tables=restore.allow_non_empty_tables,
         location=bucket.url(layout.backup_prefix(bucket, sched.service, sched.name, backup)),
-        spec_digest=digest,
+        spec_digest=prior.digest,
         reason=why,
         depends_on=depends,
     )
@@ -154,3 +143,42 @@ def _after(export: ExportAction, decision: ScheduleDecision | None) -> tuple[str
         vid = validate_id(export.service or "", export.schedule or "", export.backup or "")
         ids += [a.id for a in decision.actions if a.id == vid]
     return tuple(ids)
+
+
+@dataclass(frozen=True)
+class PriorRestore:
+    """What the bucket's records say of a declared restore before it is planned (every kind of
+    restore source shares this: a record that cannot be trusted, done, interrupted, changed)."""
+
+    digest: str
+    record: RestoreRecord | None
+    refusal: str | None = None  # a warning: the restore is not planned
+
+    @property
+    def done(self) -> bool:
+        r = self.record
+        return r is not None and r.spec_digest == self.digest and not r.in_progress
+
+    def reason(self, what: str, suffix: str = "") -> str:
+        """The action's reason; ``what`` names the backup, the target service and the renames."""
+        r = self.record
+        if r is None:
+            return f"declared restore not done yet: {what}{suffix}"
+        if r.in_progress:
+            return (
+                f"an attempt of run {r.run_id} started {r.done_at:%Y-%m-%d %H:%M}Z and did not finish; "
+                f"what it wrote is removed and the restore runs again: {what}"
+            )
+        return f"declaration changed since it was done on {r.done_at:%Y-%m-%d %H:%M}Z from {r.backup}: restore {what}"
+
+
+def prior_restore(restore: Restore, observed: Observed) -> PriorRestore:
+    digest = restore.spec_digest()
+    problem = observed.restore_problems.get(restore.name)
+    if problem:
+        refusal = (
+            f"restore {restore.name}: its record {problem}; it is not planned again, so as not to restore twice "
+            "(delete the record to run it again)"
+        )
+        return PriorRestore(digest, None, refusal)
+    return PriorRestore(digest, observed.restores.get(restore.name))

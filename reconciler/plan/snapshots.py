@@ -37,6 +37,7 @@ from ..model import (
 from ..model.snapshots import ObservedSnapshot, SnapshotRecordState
 from ..model.targets import Selection
 from .ids import export_id, prune_id, restore_id, validate_id
+from .restores import prior_restore
 
 __all__ = ["SnapshotDecisions", "decide_snapshot_restore", "decide_snapshots"]
 
@@ -273,16 +274,9 @@ def decide_snapshot_restore(
     target = observed.services.get(restore.target.service)
     if target is None or not target.reachable:
         return None, f"restore {name}: service {restore.target.service} cannot be reached"
-    problem = observed.restore_problems.get(name)
-    if problem:
-        return None, (
-            f"restore {name}: its record {problem}; it is not planned again, so as not to restore twice "
-            "(delete the record to run it again)"
-        )
-    digest = restore.spec_digest()
-    record = observed.restores.get(name)
-    if record is not None and record.spec_digest == digest and not record.in_progress:
-        return None, None
+    prior = prior_restore(restore, observed)
+    if prior.refusal is not None or prior.done:
+        return None, prior.refusal
     o = next((s for s in observed.snapshots if (s.name, s.service, s.bucket) == (sn.name, sn.service, sn.bucket)), None)
     folder = o.folder if o else None
     depends: tuple[str, ...] = ()
@@ -296,15 +290,7 @@ def decide_snapshot_restore(
     renames = dict(restore.target.databases)
     into = ", ".join(f"{s} → {t}" for s, t in renames.items()) or "same names"
     what = f"snapshot {sn.name} into service {restore.target.service} ({into})"
-    if record is not None and record.in_progress:
-        why = (
-            f"an attempt of run {record.run_id} started {record.done_at:%Y-%m-%d %H:%M}Z and did not finish; "
-            f"what it wrote is removed and {what} restored"
-        )
-    elif record is None:
-        why = f"declared restore not done yet: {what}" + (", once this plan has made it" if depends else "")
-    else:
-        why = f"declaration changed since it was done on {record.done_at:%Y-%m-%d %H:%M}Z: restore {what}"
+    why = prior.reason(what, ", once this plan has made it" if depends else "")
     action = RestoreAction(
         id=restore_id(name),
         service=restore.target.service,
@@ -319,7 +305,7 @@ def decide_snapshot_restore(
         databases=renames,
         allow_non_empty_tables=restore.allow_non_empty_tables,
         location=_location(config, sn),
-        spec_digest=digest,
+        spec_digest=prior.digest,
         reason=why,
         depends_on=depends,
     )
