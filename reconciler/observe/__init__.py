@@ -263,6 +263,7 @@ def state_digest(observed: Observed) -> str:
 
     # The lock is left out: it is the apply's own business, not state a plan depends on.
     def folders(inv: ScheduleInventory) -> list[list[Any]]:
+        """The facts of a schedule's folders, in its own bucket or in a copy bucket alike."""
         return [
             [
                 b.name,
@@ -271,9 +272,11 @@ def state_digest(observed: Observed) -> str:
                 b.base,
                 b.has_manifest,
                 b.sidecar_etag,
-                b.num_files,
-                b.total_size,
+                b.mismatch,
                 [[v.level.value, v.result.value] for v in b.validations],
+                # whether a deleted backup can be recovered decides its action: appended only
+                # then, so that the digests of plans without one stay the same
+                *([b.recoverable] if b.state == BackupState.DELETED else []),
             ]
             for b in inv.backups
         ]
@@ -281,25 +284,7 @@ def state_digest(observed: Observed) -> str:
     doc = {
         "buckets": {n: [b.reachable] for n, b in observed.buckets.items()},
         "services": {n: s.reachable for n, s in observed.services.items()},
-        "schedules": {
-            n: [
-                [
-                    b.name,
-                    b.state.value,
-                    b.kind,
-                    b.base,
-                    b.has_manifest,
-                    b.sidecar_etag,
-                    b.mismatch,
-                    [[v.level.value, v.result.value] for v in b.validations],
-                    # whether a deleted backup can be recovered decides its action: appended only
-                    # then, so that the digests of plans without one stay the same
-                    *([b.recoverable] if b.state == BackupState.DELETED else []),
-                ]
-                for b in inv.backups
-            ]
-            for n, inv in observed.schedules.items()
-        },
+        "schedules": {n: folders(inv) for n, inv in observed.schedules.items()},
         "restores": {n: [r.backup, r.spec_digest] for n, r in observed.restores.items()},
         "cloud": cloud_digest(observed.cloud),
         "restore_problems": sorted(observed.restore_problems),
