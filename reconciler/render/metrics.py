@@ -17,15 +17,24 @@ def _labels(**kv: str) -> str:
     return "{" + ",".join(f'{k}="{esc(v)}"' for k, v in kv.items()) + "}"
 
 
+def _number(value: float) -> str:
+    """A sample's value in full: whole numbers (bytes, Unix seconds) as integers, others as the
+    shortest text that reads back the same (``:g`` kept 6 digits: a timestamp off by up to hours)."""
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
 def render_metrics(config: Config, observed: Observed, plan: Plan, ok: bool | None = None) -> str:
     """Gauges per schedule: newest complete backup time, backup count and bytes by state,
-    newest validation time by level; drift count by type; actions pending by type."""
+    newest validation time by level; drift count by type; the storage estimate per bucket (bytes
+    and, with a price, monthly cost, now and after the plan); actions pending by type."""
     out: list[str] = []
 
     def metric(name: str, help_: str, samples: Sequence[tuple[dict[str, str], float]]) -> None:
         out.append(f"# HELP {PREFIX}_{name} {help_}")
         out.append(f"# TYPE {PREFIX}_{name} gauge")
-        out.extend(f"{PREFIX}_{name}{_labels(**lab)} {val:g}" for lab, val in samples)
+        out.extend(f"{PREFIX}_{name}{_labels(**lab)} {_number(val)}" for lab, val in samples)
 
     newest, counts, sizes, validations = [], [], [], []
     for name in sorted(observed.schedules):
@@ -80,6 +89,28 @@ def render_metrics(config: Config, observed: Observed, plan: Plan, ok: bool | No
         "Deviations from the desired state by type.",
         [({"type": t, "schedule": sc, "service": sv, "bucket": bk}, n) for (t, sc, sv, bk), n in sorted(drift.items())],
     )
+    storage_bytes, storage_cost = [], []
+    for e in plan.storage:
+        for when, size, cost in (
+            ("now", e.bytes_now, e.monthly_cost_now),
+            ("after", e.bytes_after, e.monthly_cost_after),
+        ):
+            storage_bytes.append(({"bucket": e.bucket, "when": when}, float(size)))
+            if cost is not None:
+                storage_cost.append(({"bucket": e.bucket, "when": when}, cost))
+    if storage_bytes:
+        metric(
+            "storage_bytes",
+            "Bytes of the backups the reconciler knows in a bucket, now and after the plan (noncurrent versions "
+            "not counted).",
+            storage_bytes,
+        )
+    if storage_cost:
+        metric(
+            "storage_monthly_cost",
+            "Monthly cost of those bytes at the bucket's price_per_gib_month, now and after the plan.",
+            storage_cost,
+        )
     summary = plan.summary()
     metric(
         "pending_actions", "Actions the plan would carry out, by type.", [({"type": t}, n) for t, n in summary.items()]
