@@ -182,7 +182,14 @@ def read_schedule(
 ) -> ScheduleRead:
     """The folders of one schedule. ``recheck``: folders a fast refresh must look at in the bucket
     whatever the index says (those an apply just wrote or deleted)."""
-    index, problem = read_index(store, index_key, expect)
+    # the index is read while the folders are listed: neither needs the other
+    with ThreadPoolExecutor(1) as side:
+        index_read = side.submit(read_index, store, index_key, expect)
+        if refresh == Refresh.FULL:
+            listed = list_folders(store, prefix)
+        else:
+            names = store.list_folders(prefix)
+        index, problem = index_read.result()
     entries = index.entries if index else {}
     reread: set[str] = set()
 
@@ -197,12 +204,10 @@ def read_schedule(
             _read_sidecar(store, prefix, f, expect)
 
     if refresh == Refresh.FULL:
-        folders = list_folders(store, prefix)
-        _parallel(lambda n: sidecar_of(folders[n]), sorted(folders))
-        return ScheduleRead(dict(sorted(folders.items())), index, problem, reread, refresh)
+        _parallel(lambda n: sidecar_of(listed[n]), sorted(listed))
+        return ScheduleRead(dict(sorted(listed.items())), index, problem, reread, refresh)
 
-    names = store.list_folders(prefix)
-    folders = {}
+    folders: dict[str, Folder] = {}
     todo: list[str] = []
     for name in names:
         entry = entries.get(name)

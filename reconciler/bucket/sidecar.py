@@ -135,7 +135,7 @@ class Sidecar:
                 ),
                 location=_text(d.get("location", "")),
                 operation_id=_name(op.get("id", "")),
-                state=SidecarState(_choice(d["state"], tuple(v.value for v in SidecarState))),
+                state=_STATES[_choice(d["state"], _STATE_NAMES)],
                 operation_status=_opt_name(op.get("status")),
                 error=None if op.get("error") is None else _text(op.get("error")),
                 num_files=_opt_int(sizes.get("num_files")),
@@ -157,6 +157,10 @@ class Sidecar:
             raise ValueError(f"malformed sidecar: {shown(str(e), 200)}") from None
         return sidecar
 
+
+#: made once: a plan decodes a sidecar per backup, and an Enum's members are slow to walk
+_STATES = {v.value: v for v in SidecarState}
+_STATE_NAMES = tuple(_STATES)
 
 #: the longest name or id a sidecar may hold (ours are far shorter; a huge one is tampering)
 MAX_NAME = 256

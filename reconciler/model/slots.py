@@ -63,8 +63,9 @@ def parse_backup_name(name: str) -> tuple[datetime, int] | None:
     m = _NAME.match(name)
     if not m:
         return None
-    try:
-        slot = datetime.strptime(m.group(1), SLOT_FORMAT).replace(tzinfo=UTC)
+    d = m.group(1)
+    try:  # what strptime(SLOT_FORMAT) reads, without its cost (a plan parses every folder name)
+        slot = datetime(int(d[0:4]), int(d[4:6]), int(d[6:8]), int(d[9:11]), int(d[11:13]), int(d[13:15]), tzinfo=UTC)
     except ValueError:
         return None
     attempt = int(m.group(2)) if m.group(2) else 1

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
 from ..bucket import layout
-from ..bucket.folders import Folder, read_schedule
+from ..bucket.folders import Folder, ScheduleRead, read_schedule
 from ..bucket.records import decode_restore_record, read_lock
 from ..bucket.sidecar import SidecarState
 from ..clickhouse.scratch import scratch_prefix
@@ -61,35 +62,53 @@ def observe(
     given: docs/commands.md, "Refresh")."""
     options = options or ObserveOptions()
     sel = select(config, targets)
-    buckets = {name: _observe_bucket(conns, name) for name in sorted(sel.buckets)}
-    services = {name: _observe_service(conns, name) for name in sorted(sel.services)}
-
-    def one_schedule(name: str) -> tuple[str, list[ObservedBackup], dict[str, Folder], bool] | None:
-        """Settled folders are classified at once (so that only small records stay in memory);
-        in-progress ones wait for system.backups."""
-        s = config.schedules[name]
-        if not buckets[s.bucket].reachable:
-            return None
-        bucket = config.buckets[s.bucket]
-        read = read_schedule(
-            conns.store(s.bucket),
-            layout.schedule_prefix(bucket, s.service, name),
-            layout.index_key(bucket, s.service, name),
-            (s.service, name),
-            options.refresh,
-        )
-        lock = buckets[s.bucket].lock
-        settled, pending = [], {}
-        for f in read.folders.values():
-            if f.sidecar and not f.has_manifest and f.sidecar.state == SidecarState.IN_PROGRESS:
-                pending[f.name] = f
-            else:
-                settled.append(classify(f, None, lock, now, DELETED))
-        return name, settled, pending, read.index_is_current
-
     names = sorted(sel.observed_schedules)
-    with ThreadPoolExecutor(max(1, min(SCHEDULE_PARALLELISM, len(names)))) as pool:
-        listed = [r for r in pool.map(_guard(one_schedule), names) if r is not None]
+    # The bucket checks, the lock reads and the schedules' reads are all under way at once: a plan
+    # waits for one round trip, not three in a row. A schedule's read in a bucket that turns out
+    # missing or unreachable is thrown away (its error with it).
+    with (
+        ThreadPoolExecutor(max(1, min(2 * len(sel.buckets), SCHEDULE_PARALLELISM))) as probes,
+        ThreadPoolExecutor(max(1, min(SCHEDULE_PARALLELISM, len(names)))) as pool,
+    ):
+        checks = {name: _BucketCheck(probes, conns, name) for name in sorted(sel.buckets)}
+
+        def one_schedule(name: str) -> tuple[str, list[ObservedBackup], dict[str, Folder], bool] | None:
+            """Settled folders are classified at once (so that only small records stay in memory);
+            in-progress ones wait for system.backups."""
+            s = config.schedules[name]
+            check = checks[s.bucket]
+            if check.known_unreachable():
+                return None
+            bucket = config.buckets[s.bucket]
+            try:
+                read: ScheduleRead | ReconcilerError = read_schedule(
+                    conns.store(s.bucket),
+                    layout.schedule_prefix(bucket, s.service, name),
+                    layout.index_key(bucket, s.service, name),
+                    (s.service, name),
+                    options.refresh,
+                )
+            except ReconcilerError as e:
+                read = e
+            state = check.result()
+            if not state.reachable:
+                return None
+            if isinstance(read, ReconcilerError):
+                raise read
+            settled, pending = [], {}
+            for f in read.folders.values():
+                if f.sidecar and not f.has_manifest and f.sidecar.state == SidecarState.IN_PROGRESS:
+                    pending[f.name] = f
+                else:
+                    settled.append(classify(f, None, state.lock, now, DELETED))
+            return name, settled, pending, read.index_is_current
+
+        reads = pool.map(_guard(one_schedule), names)
+        # ClickHouse is asked here, in this thread (the embedded engine wants it), while the
+        # bucket requests are under way
+        services = {name: _observe_service(conns, name) for name in sorted(sel.services)}
+        listed = [r for r in reads if r is not None]
+        buckets = {name: check.result() for name, check in checks.items()}
     errors = [r[1] for r in listed if isinstance(r[1], ReconcilerError)]
     if errors:  # a bucket that answered head but fails its listing: surface it, do not guess
         raise errors[0]
@@ -203,16 +222,36 @@ def _guard(fn: Any) -> Any:
     return run
 
 
-def _observe_bucket(conns: Connections, name: str) -> BucketState:
-    bucket = conns.config.buckets[name]
-    try:
-        store = conns.store(name)
-        if not store.bucket_exists():
-            return BucketState(name, reachable=False, error=f"{bucket.url()} does not exist")
-        lock = read_lock(store, layout.lock_key(bucket))
-    except ReconcilerError as e:
-        return BucketState(name, reachable=False, error=redact(e.message))
-    return BucketState(name, reachable=True, lock=lock)
+class _BucketCheck:
+    """The bucket check and the read of the lock of one bucket, both sent at once (the lock read
+    of a bucket that does not exist fails, and is then not looked at)."""
+
+    def __init__(self, pool: ThreadPoolExecutor, conns: Connections, name: str) -> None:
+        self.name = name
+        self.bucket = conns.config.buckets[name]
+        self._exists = pool.submit(lambda: conns.store(name).bucket_exists())
+        self._lock = pool.submit(lambda: read_lock(conns.store(name), layout.lock_key(self.bucket)))
+        self._state: BucketState | None = None
+        self._guard = threading.Lock()
+
+    def known_unreachable(self) -> bool:
+        """Already answered, and not there: a schedule's read need not start."""
+        return self._exists.done() and not self.result().reachable
+
+    def result(self) -> BucketState:
+        with self._guard:
+            if self._state is None:
+                self._state = self._decide()
+            return self._state
+
+    def _decide(self) -> BucketState:
+        try:
+            if not self._exists.result():
+                return BucketState(self.name, reachable=False, error=f"{self.bucket.url()} does not exist")
+            lock = self._lock.result()
+        except ReconcilerError as e:
+            return BucketState(self.name, reachable=False, error=redact(e.message))
+        return BucketState(self.name, reachable=True, lock=lock)
 
 
 def _observe_service(conns: Connections, name: str) -> ServiceState:

@@ -1,7 +1,8 @@
 """The S3 store (AWS S3 and S3-compatible servers such as moto's server mode), on boto3.
 
 One boto3 client per store (boto3 clients are thread-safe), made from a private session so
-stores built on several threads do not share boto3's default session. botocore's own retries
+stores built on several threads do not share boto3's default session; the sessions share one
+botocore loader, so that botocore's S3 model is parsed once a process, not once a store. botocore's own retries
 are off: every request goes through the one ``RetryPolicy`` (``reconciler.retry``), and every
 botocore error is mapped by ``ERRORS`` below. Messages name ``s3://bucket/key`` and never
 contain a credential.
@@ -14,10 +15,12 @@ import builtins
 import contextlib
 import functools
 import hashlib
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -83,6 +86,27 @@ def _quoted(etag: str) -> str:
     return etag if etag.startswith('"') else f'"{etag}"'
 
 
+_loader_lock = threading.Lock()
+_loader: Any = None
+
+
+def _session(**options: Any) -> boto3.session.Session:
+    """A private session (its own credentials and configuration) on the loader every store of
+    the process shares: botocore's service model, megabytes of JSON, then costs one parse a process
+    (about 60 ms here) instead of one a store."""
+    global _loader
+    core = botocore.session.get_session()
+    with _loader_lock:
+        if _loader is None:
+            _loader = core.get_component("data_loader")
+        else:
+            core.register_component("data_loader", _loader)
+        session = boto3.session.Session(botocore_session=core, **options)
+        paths = _loader.search_paths  # boto3 adds its data folder once a session: once is enough
+        paths[:] = list(dict.fromkeys(paths))
+    return session
+
+
 def _code(e: ClientError) -> str:
     return str(e.response.get("Error", {}).get("Code", "") or "")
 
@@ -108,14 +132,14 @@ class S3Store(BaseStore):
         self._place = (bucket.endpoint or "", creds.access_key_id or "")
         self._add_secrets([creds.secret_access_key, creds.session_token, creds.access_key_id])
         if creds.access_key_id and creds.secret_access_key:
-            session = boto3.session.Session(
+            session = _session(
                 aws_access_key_id=creds.access_key_id,
                 aws_secret_access_key=creds.secret_access_key,
                 aws_session_token=creds.session_token or None,
                 region_name=bucket.region or None,
             )
         else:  # boto3's default chain (env, profile, instance role); also when only role_arn is set
-            session = boto3.session.Session(region_name=bucket.region or None)
+            session = _session(region_name=bucket.region or None)
         options: dict[str, Any] = {
             "retries": {"total_max_attempts": 1, "mode": "standard"},  # the one retry policy is ours
             "connect_timeout": self.connect_timeout,
