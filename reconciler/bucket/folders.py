@@ -106,7 +106,8 @@ class ScheduleRead:
         )
 
 
-def _check(sc: Sidecar, expect: tuple[str, str], name: str) -> Sidecar:
+def check_sidecar(sc: Sidecar, expect: tuple[str, str], name: str) -> Sidecar:
+    """``sc``, if it names the folder it is in (``ValueError`` otherwise)."""
     if (sc.service, sc.schedule, sc.backup) != (*expect, name):
         raise ValueError(f"sidecar names {sc.service}/{sc.schedule}/{sc.backup}, not the folder it is in")
     return sc
@@ -116,7 +117,7 @@ def _sidecar_from_entry(f: Folder, entry: IndexEntry, expect: tuple[str, str]) -
     f.sidecar_problem = entry.sidecar_problem
     if entry.sidecar is not None:
         try:
-            f.sidecar = _check(Sidecar.from_json(entry.sidecar), expect, f.name)
+            f.sidecar = check_sidecar(Sidecar.from_json(entry.sidecar), expect, f.name)
         except ValueError as e:
             f.sidecar, f.sidecar_problem = None, redact(str(e))[:300]
 
@@ -147,7 +148,7 @@ def _read_sidecar(store: Store, prefix: str, f: Folder, expect: tuple[str, str])
         return
     data, f.sidecar_etag = got
     try:
-        f.sidecar = _check(Sidecar.decode(data), expect, f.name)
+        f.sidecar = check_sidecar(Sidecar.decode(data), expect, f.name)
     except ValueError as e:
         f.sidecar_problem = redact(str(e))[:300]
 

@@ -29,6 +29,8 @@ from ..model import (
     ObservedBackup,
     ObserveOptions,
     Operation,
+    Provider,
+    Refresh,
     RestoreRecord,
     ScheduleInventory,
     ServiceState,
@@ -38,7 +40,7 @@ from ..redact import redact
 from .adopt import observe_adoptable
 from .cloud import cloud_digest, observe_cloud
 from .copies import observe_copies
-from .deleted import observe_deleted
+from .deleted import observe_deleted, uncover
 from .immutability import lock_ends, observe_object_locks
 from .inventory import classify
 from .privileges import observe_privileges
@@ -95,6 +97,9 @@ def observe(
                 return None
             if isinstance(read, ReconcilerError):
                 raise read
+            if options.refresh == Refresh.FULL and bucket.immutability is not None and bucket.provider == Provider.S3:
+                prefix = layout.schedule_prefix(bucket, s.service, name)
+                uncover(conns.store(s.bucket), prefix, read, (s.service, name))  # backups whose sidecar went too
             settled, pending = [], {}
             for f in read.folders.values():
                 if f.sidecar and not f.has_manifest and f.sidecar.state == SidecarState.IN_PROGRESS:

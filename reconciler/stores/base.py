@@ -179,6 +179,12 @@ class Store(Protocol):
         when that version does not exist or is a delete marker. ``NotSupported`` as above."""
         ...
 
+    def list_version_folders(self, prefix: str) -> builtins.list[str]:
+        """Names of the immediate sub-folders of ``prefix`` that hold any version or delete marker
+        (a folder of which every object is deleted is among them), sorted: a delimiter listing of
+        versions. ``NotSupported`` as above."""
+        ...
+
     def write_from(self, key: str, stream: Readable, size: int) -> str:
         """Create or overwrite ``key`` with ``size`` bytes read from ``stream``, holding at most one
         part (``UPLOAD_PART``) in memory; the new etag. Fewer bytes than ``size`` is a ``StoreError``."""
@@ -615,6 +621,9 @@ class BaseStore(abc.ABC):
 
     def read_version(self, key: str, version_id: str) -> bytes | None:
         raise self._not_supported("GetObject (version)")
+
+    def list_version_folders(self, prefix: str) -> builtins.list[str]:
+        raise self._not_supported("ListObjectVersions")
 
     # ----------------------------------------------------------------------------------------
     # copies: streamed uploads and server-side copies

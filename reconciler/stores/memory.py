@@ -495,6 +495,18 @@ class MemoryStore(BaseStore):
 
         return self._call(self.ops.head, key, head)
 
+    def list_version_folders(self, prefix: str) -> builtins.list[str]:
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+
+        def page() -> builtins.list[str]:
+            with self.storage.lock:
+                self._objects("ListObjectVersions", prefix)
+                keys = [k for k in self._bucket().history if k.startswith(prefix)]
+            return sorted({rest.split("/", 1)[0] for k in keys if "/" in (rest := k[len(prefix) :])})
+
+        return self._call("ListObjectVersions", prefix, page)
+
     def read_version(self, key: str, version_id: str) -> bytes | None:
         def get() -> bytes | None:
             with self.storage.lock:

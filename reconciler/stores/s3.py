@@ -474,3 +474,23 @@ class S3Store(BaseStore):
             if any(w in e.message for w in ("405", "MethodNotAllowed", "NoSuchVersion")):
                 return None
             raise
+
+    def list_version_folders(self, prefix: str) -> builtins.list[str]:
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        names: set[str] = set()
+        key_marker: str | None = None
+        version_marker: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "Delimiter": "/"}
+            if key_marker:
+                kwargs["KeyMarker"] = key_marker
+            if version_marker:
+                kwargs["VersionIdMarker"] = version_marker
+            page = self._call(
+                "ListObjectVersions", prefix, functools.partial(self._client.list_object_versions, **kwargs)
+            )
+            names.update(n for p in page.get("CommonPrefixes", ()) if (n := p["Prefix"][len(prefix) :].rstrip("/")))
+            key_marker, version_marker = page.get("NextKeyMarker"), page.get("NextVersionIdMarker")
+            if not page.get("IsTruncated") or not (key_marker or version_marker):
+                return sorted(names)

@@ -143,3 +143,37 @@ def test_without_recover_deleted_nothing_is_planned_for_it(
     assert not [a for a in plan.actions if a.backup == other.name]
     [drift] = [d for d in plan.drift if d.backup == other.name]
     assert drift.type == DriftType.DELETED_BACKUP and "recover_deleted: true" in drift.detail
+
+
+def test_a_full_refresh_finds_backups_whose_sidecar_was_deleted_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, storage: MemoryStorage
+) -> None:
+    cfg = config(tmp_path, monkeypatch, recover=True)
+    conns = Connections(cfg, store_factory=storage.open_store, clickhouse_factory=unreachable)  # type: ignore[arg-type]
+    store = conns.store("primary")
+    store.delete(FOLDER + "reconciler.json")  # the first: its sidecar too (some data files are left)
+    store.delete_many(o.key for o in store.list(OTHER))  # the second: every object of it
+    fast = {b.name: b for b in observe(cfg, conns, NOW).schedules["daily"].backups}
+    assert fast[NAME].state == BackupState.UNMANAGED and "20261124T030000Z" not in fast  # what a fast one sees
+
+    observed = observe(cfg, conns, NOW, options=ObserveOptions(Refresh.FULL))
+    found = {b.name: b for b in observed.schedules["daily"].backups}
+    assert {n: (b.state, b.recoverable) for n, b in found.items()} == {
+        "20261124T030000Z": (BackupState.DELETED, True),
+        NAME: (BackupState.DELETED, True),
+    }
+    plan = build_plan(cfg, observed, NOW)
+    assert sorted(a.id for a in plan.actions if a.type.value == "recover") == [
+        "recover/analytics/daily/20261124T030000Z",
+        f"recover/analytics/daily/{NAME}",
+    ]
+    result = execute(plan, ApplyContext(cfg, conns, NullConsole(), "run-2"))
+    assert {o.status for o in result.outcomes} == {OutcomeStatus.DONE}, result.outcomes
+    again = observe(cfg, conns, NOW, options=ObserveOptions(Refresh.FULL))
+    assert {(b.name, b.state, b.validated) for b in again.schedules["daily"].backups} == {
+        ("20261124T030000Z", BackupState.COMPLETE, True),
+        (NAME, BackupState.COMPLETE, True),
+    }
+    current = storage.contents("locked")
+    assert OTHER + ".lock" not in current and OTHER + "notes.txt" not in current  # not listed: left deleted
+    assert [d.type for d in build_plan(cfg, again, NOW).drift] == [DriftType.UNREACHABLE_SERVICE]  # no ClickHouse here
