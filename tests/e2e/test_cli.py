@@ -14,8 +14,8 @@ import pytest
 
 from reconciler.model import Bucket
 from tests.support.e2e import s3_bucket_doc, write_config
+from tests.support.processes import ROOT, cli
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 NOW = "2026-11-25T06:00:00Z"
 
 SEED = """
@@ -28,15 +28,7 @@ c.command("INSERT INTO shop.t SELECT number FROM numbers(1000)")
 
 
 def rc(env: dict[str, str] | None, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        env=env or {**os.environ, "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        input=stdin,
-    )
+    return cli(env, *args, ok=(), timeout=180, stdin=stdin)
 
 
 def one_error_line(p: subprocess.CompletedProcess[str]) -> str:

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from reconciler.model import Bucket, parse_iso
-from tests.e2e.test_crash_more import LEASE, SLOT, World, poll, worlds
+from tests.e2e.test_crash_more import LEASE, SLOT, World, worlds
+from tests.support.processes import poll
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.slow

@@ -18,10 +18,10 @@ import pytest
 
 from reconciler.model import Bucket
 from tests.support.e2e import keys, read_json, s3_bucket_doc, write_config
+from tests.support.processes import ROOT, cli
 
 NOW = "2026-11-25T06:00:00Z"
 SLOT = "20261125T030000Z"
-ROOT = Path(__file__).resolve().parent.parent.parent
 
 SEED = """
 import sys, clickhouse_connect
@@ -30,15 +30,6 @@ c.command("CREATE DATABASE big")
 c.command("CREATE TABLE big.t (id UInt64, s String) ENGINE = MergeTree ORDER BY id")
 c.command("INSERT INTO big.t SELECT number, randomPrintableASCII(100) FROM numbers(2000000)")
 """
-
-
-def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    p = subprocess.run(
-        [sys.executable, "-m", "reconciler", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
-    if check and p.returncode not in (0, 2):
-        raise AssertionError(f"reconciler {args} exited {p.returncode}: {p.stdout}\n{p.stderr}")
-    return p
 
 
 @pytest.mark.slow
@@ -97,7 +88,7 @@ def test_sigkill_during_export_converges(tmp_path: Path, s3_server: Any, s3_buck
     lock = json.loads(s3.get_object(Bucket=bucket, Key="clickhouse/.reconciler/lock")["Body"].read())
     expires = datetime.fromisoformat(lock["lease_expires_at"].replace("Z", "+00:00"))
     during = json.loads(cli(env, "plan", "-f", str(cfg), "--now", NOW, "--format", "json").stdout)
-    blocked = cli(env, "apply", "-f", str(cfg), "--now", NOW, "--auto-approve", check=False)
+    blocked = cli(env, "apply", "-f", str(cfg), "--now", NOW, "--auto-approve", ok=())
     # a loaded machine may start that apply after the lease ran out: it then takes over the lock
     # and converges itself, which is the very behaviour checked below, one step earlier
     took_over = blocked.returncode == 0 and "took over the lock" in blocked.stderr

@@ -19,11 +19,11 @@ import pytest
 from reconciler import clickhouse
 from reconciler.model import Bucket
 from tests.support.e2e import keys, read_json, run, s3_bucket_doc, unique, write_config
+from tests.support.processes import ROOT, cli
 from tests.support.tcp_proxy import TcpProxy
 
 NOW = "2026-11-25T06:00:00Z"
 SLOT = "20261125T030000Z"
-ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @pytest.mark.slow
@@ -86,14 +86,7 @@ def test_sigkill_mid_copy_is_redone_by_the_next_apply(
         assert read_json(s3, dr, folder + "reconciler.json")["state"] == "in_progress"
 
         time.sleep(5.5)  # the killed apply's lease ends
-        again = subprocess.run(
-            [sys.executable, "-m", "reconciler", "apply", "-f", cfg, "--now", NOW, "--auto-approve"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        again = cli(env, "apply", "-f", cfg, "--now", NOW, "--auto-approve", ok=(), timeout=300)
         assert again.returncode == 0, again.stdout + again.stderr
         assert "abandoned" in again.stdout  # the plan said what it found
         sidecar = read_json(s3, dr, folder + "reconciler.json")

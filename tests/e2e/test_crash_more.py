@@ -28,27 +28,25 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from reconciler.model import UTC, Bucket, parse_iso
 from tests.support.e2e import keys, read_json, s3_bucket_doc, write_config
+from tests.support.processes import ROOT, Reconciler, cli, poll
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.slow
 
 NOW = "2026-11-25T06:00:00Z"
 SLOT = "20261125T030000Z"
-ROOT = Path(__file__).resolve().parent.parent.parent
 LEASE = 3.0  # seconds: RECONCILER_LOCK_LEASE of every apply here
-T = TypeVar("T")
 
 # Two small tables: every scenario takes its moment from the proxy, not from the data's size.
 SEEDS = {
@@ -127,105 +125,6 @@ def make_env(s3_server: Any, **extra: str) -> dict[str, str]:
         "AWS_EC2_METADATA_DISABLED": "true",
         **extra,
     }
-
-
-def cli(env: dict[str, str], *args: str, ok: tuple[int, ...] = (0, 2)) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "reconciler", *args]
-    p = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    if ok and p.returncode not in ok:
-        raise AssertionError(f"reconciler {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
-    return p
-
-
-class Reconciler:
-    """``python -m reconciler ...`` in the background; its stdout and stderr are read line by
-    line as they come (the plain console prints ``start    <action id>`` when an action starts)."""
-
-    def __init__(self, env: dict[str, str], *args: str) -> None:
-        self.args = args
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", *args],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            bufsize=1,
-        )
-        self.out: list[str] = []
-        self.err: list[str] = []
-        self._cv = threading.Condition()
-        self._readers = [
-            threading.Thread(target=self._read, args=(self.proc.stdout, self.out), daemon=True),
-            threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True),
-        ]
-        for t in self._readers:
-            t.start()
-
-    def _read(self, stream: Any, into: list[str]) -> None:
-        for line in stream:
-            with self._cv:
-                into.append(line.rstrip("\n"))
-                self._cv.notify_all()
-        with self._cv:
-            self._cv.notify_all()
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def text(self) -> str:
-        with self._cv:
-            return "\n".join(self.out) + "\n--- stderr ---\n" + "\n".join(self.err)
-
-    def wait_line(self, needle: str, timeout: float = 120) -> str:
-        """The first stderr line containing ``needle``; fails if the process ends without it."""
-        deadline = time.monotonic() + timeout
-        with self._cv:
-            while True:
-                for line in self.err:
-                    if needle in line:
-                        return line
-                if not self.alive and not any(t.is_alive() for t in self._readers):
-                    break
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._cv.wait(min(left, 0.2))
-        self.kill()
-        pytest.fail(f"no line with {needle!r} from reconciler {' '.join(self.args)}:\n{self.text()}")
-
-    def kill(self) -> None:
-        if self.alive:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def finish(self, timeout: float = 240) -> int:
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            pytest.fail(f"reconciler {' '.join(self.args)} did not end within {timeout:.0f}s:\n{self.text()}")
-        for t in self._readers:
-            t.join(timeout=10)
-        return self.proc.returncode
-
-
-def poll(
-    what: str, check: Callable[[], T | None], proc: Reconciler | None = None, timeout: float = 120, every: float = 0.01
-) -> T:
-    """Call ``check`` until it returns something truthy; fail if ``proc`` ends first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        if proc is not None and not proc.alive:
-            pytest.fail(f"the apply ended before {what}:\n{proc.text()}")
-        time.sleep(every)
-    if proc is not None:
-        proc.kill()
-    pytest.fail(f"timed out waiting for {what}")
 
 
 # --------------------------------------------------------------------------------------------

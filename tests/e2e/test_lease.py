@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from reconciler.model import Bucket
-from tests.e2e.test_crash import ROOT, SEED
+from tests.e2e.test_crash import SEED
 from tests.support.e2e import keys, s3_bucket_doc, write_config
+from tests.support.processes import ROOT, cli
 
 NOW = "2026-11-25T06:00:00Z"
 LOCK = "clickhouse/.reconciler/lock"
@@ -70,14 +71,7 @@ def test_lease_is_renewed_while_a_long_export_runs(tmp_path: Path, s3_server: An
                 expiries.append(lock["lease_expires_at"])
             if len(expiries) >= 3 and refused == 0:
                 # past the first lease: a second apply is still refused, naming the holder
-                other = subprocess.run(
-                    [sys.executable, "-m", "reconciler", "apply", "-f", str(cfg), "--now", NOW, "--auto-approve"],
-                    env=env,
-                    cwd=ROOT,
-                    capture_output=True,
-                    text=True,
-                    timeout=120,
-                )
+                other = cli(env, "apply", "-f", str(cfg), "--now", NOW, "--auto-approve", ok=(), timeout=120)
                 if other.returncode == 0:
                     # only possible if the long apply ended meanwhile (a fast machine): nothing to do
                     assert proc.poll() is not None and "Nothing to do" in other.stdout, other.stdout + other.stderr

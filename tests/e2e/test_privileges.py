@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from reconciler.model import Bucket
 from tests.support.e2e import s3_bucket_doc, write_config
+from tests.support.processes import ROOT, cli
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 NOW = "2026-11-25T06:00:00Z"
 
 USERS = """<clickhouse>
@@ -44,14 +43,7 @@ def engine_dir(tmp_path: Path, name: str, *grants: str) -> Path:
 
 
 def plan(cwd: Path, cfg: Path, env: dict[str, str], *more: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *more, "-f", str(cfg), "--now", NOW, "--format", "json"],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return cli(env, *more, "-f", str(cfg), "--now", NOW, "--format", "json", ok=(), timeout=300, cwd=cwd)
 
 
 def test_missing_grants_are_drift_with_the_grant_that_fixes_them_and_hold_back_what_needs_them(

@@ -21,10 +21,9 @@ from reconciler.model import UTC, Bucket
 from reconciler.model.slots import slot_name
 from reconciler.plan.retention import Candidate
 from tests.support.e2e import keys, read_json, run, s3_bucket_doc, unique, write_config
+from tests.support.processes import ROOT, cli
 from tests.support.tcp_proxy import TcpProxy
 from tests.unit.test_retention import oracle_rules
-
-ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @pytest.fixture
@@ -237,26 +236,12 @@ def test_killed_prune_is_finished_by_the_next_apply_and_touches_nothing_else(
     assert left == set(names), "the kill at the first batch delete leaves every folder in place"
 
     time.sleep(2.5)  # the killed apply's lease runs out
-    plan = subprocess.run(
-        [sys.executable, "-m", "reconciler", "plan", "-f", str(cfg), "--now", now, "--format", "json"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    plan = cli(env, "plan", "-f", str(cfg), "--now", now, "--format", "json", ok=(), timeout=120)
     assert plan.returncode == 0, plan.stderr
     doc = json.loads(plan.stdout)
     assert {a["type"] for a in doc["actions"]} == {"prune"}
     assert sorted(a["backup"] for a in doc["actions"]) == sorted(left - set(kept))
-    applied = subprocess.run(
-        [sys.executable, "-m", "reconciler", "apply", "-f", str(cfg), "--now", now, "--auto-approve"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    applied = cli(env, "apply", "-f", str(cfg), "--now", now, "--auto-approve", ok=(), timeout=120)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     after = keys(s3, bucket, "clickhouse/analytics/daily/")
     assert after == before_kept  # the kept backups, every object of them, and nothing else

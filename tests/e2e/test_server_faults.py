@@ -22,10 +22,11 @@ from typing import Any
 import pytest
 
 from reconciler.model import Bucket
-from tests.e2e.test_crash_more import LEASE, NOW, ROOT, SLOT, Reconciler, cli, drift_of, ids, poll
+from tests.e2e.test_crash_more import LEASE, NOW, SLOT, drift_of, ids
 from tests.support.clickhouse_server import ClickHouseServer
 from tests.support.e2e import keys, read_json, s3_bucket_doc, write_config
 from tests.support.fixtures_clickhouse import PASSWORD, seed_shop
+from tests.support.processes import ROOT, Reconciler, cli, poll
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.slow
