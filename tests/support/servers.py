@@ -74,6 +74,18 @@ class ServerProcess:
     def ready(self) -> bool:
         raise NotImplementedError
 
+    @staticmethod
+    def answers(url: str) -> bool:
+        """Whether an HTTP server answers at ``url`` with anything but a server error: an
+        unsigned probe of a storage emulator gets 403 or 400, which still means it listens."""
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                return bool(resp.status < 500)
+        except urllib.error.HTTPError as e:
+            return e.code < 500
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
+
     # -- lifecycle --------------------------------------------------------------------------
 
     @property
@@ -176,13 +188,7 @@ class MotoServer(ServerProcess):
         return env
 
     def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1) as resp:
-                return bool(resp.status < 500)
-        except urllib.error.HTTPError as e:
-            return e.code < 500
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            return False
+        return self.answers(f"{self.endpoint}/moto-api/")
 
     def client(self) -> Any:
         """A boto3 S3 client of this server (one, made on first use; boto3 clients are thread-safe)."""

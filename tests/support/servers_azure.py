@@ -16,8 +16,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -94,14 +92,7 @@ class AzuriteServer(ServerProcess):
         return env
 
     def ready(self) -> bool:
-        # any HTTP answer means it listens; an unsigned request gets 403 (or 400)
-        try:
-            with urllib.request.urlopen(f"{self.endpoint}?comp=list", timeout=1) as resp:
-                return bool(resp.status < 500)
-        except urllib.error.HTTPError as e:
-            return e.code < 500
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            return False
+        return self.answers(f"{self.endpoint}?comp=list")
 
     def client(self) -> Any:
         """An azure-storage-blob ``BlobServiceClient`` of this server (made on first use)."""

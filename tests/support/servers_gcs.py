@@ -18,8 +18,6 @@ from __future__ import annotations
 import platform
 import re
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -91,13 +89,7 @@ class FakeGcsServer(ServerProcess):
         ]
 
     def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.endpoint}/storage/v1/b", timeout=1) as resp:
-                return bool(resp.status == 200)
-        except urllib.error.HTTPError as e:
-            return e.code < 500
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            return False
+        return self.answers(f"{self.endpoint}/storage/v1/b")
 
     def client(self) -> Any:
         """A google.cloud.storage.Client of this server (one, made on first use)."""
