@@ -11,7 +11,7 @@ from datetime import datetime
 from ..errors import StalePlan
 from ..model import ApplyResult, CloudRestoreAction, Config, Plan, Refresh, RestoreAction
 from .context import ApplyContext, wall_clock
-from .index_update import refresh, touched_backups
+from .index_update import refresh, touched_backups, touched_snapshots
 from .lock import DEFAULT_LEASE, BucketLock, LeaseKeeper, force_unlock, hold_locks
 from .run_record import write_run_records
 from .scheduler import run_actions
@@ -66,9 +66,12 @@ def execute(
     locks: list[BucketLock] | None = None,
     stale_indexes: Iterable[str] = (),
     mode: Refresh = Refresh.FAST,
+    stale_snapshot_indexes: Iterable[tuple[str, str]] = (),
 ) -> ApplyResult:
     """Run the plan's actions; write a run record into every locked bucket; bring the index of
-    every schedule the plan touched (and of ``stale_indexes``) up to date, read as ``mode`` says."""
+    every schedule the plan touched (and of ``stale_indexes``) up to date, read as ``mode`` says,
+    and the snapshot index of every (bucket, service) whose snapshots it touched (and of
+    ``stale_snapshot_indexes``)."""
     locks = locks or []
     started = ctx.clock()
     write_run_records(ctx, locks, plan, started, None, [])
@@ -78,6 +81,6 @@ def execute(
 
     outcomes = run_actions(list(plan.actions), ctx, max(1, parallelism), lock_lost)
     touched = touched_backups(plan)
-    refresh(ctx, set(touched) | set(stale_indexes), touched, mode)
+    refresh(ctx, set(touched) | set(stale_indexes), touched, mode, stale_snapshot_indexes, touched_snapshots(plan))
     record = write_run_records(ctx, locks, plan, started, ctx.clock(), outcomes)
     return ApplyResult(ctx.run_id, tuple(outcomes), record)

@@ -1,6 +1,7 @@
-"""Writing the per-schedule index (reconciler/bucket/index.py) at the end of an apply, from the
-bucket: a fast read of the schedule in which the folders the apply wrote or deleted are looked at
-again (or a full one, under ``--refresh full``), and a write only when the index changed."""
+"""Writing the per-schedule index (reconciler/bucket/index.py), and the per-service index of
+snapshots, at the end of an apply, from the bucket: a fast read of the schedule in which the
+folders the apply wrote or deleted are looked at again (or a full one, under ``--refresh full``),
+and a write only when the index changed."""
 
 from __future__ import annotations
 
@@ -32,16 +33,30 @@ def touched_backups(plan: Plan) -> dict[str, set[str]]:
     return out
 
 
+def touched_snapshots(plan: Plan) -> dict[tuple[str, str], set[str]]:
+    """Per (bucket, service), the snapshot folders the plan's actions write or delete."""
+    out: dict[tuple[str, str], set[str]] = {}
+    for a in plan.actions:
+        if a.snapshot and a.bucket and a.service and a.type in BACKUP_ACTIONS:
+            out.setdefault((a.bucket, a.service), set()).add(a.snapshot)
+    return out
+
+
 def refresh(
     ctx: ApplyContext,
     schedules: Iterable[str],
     touched: Mapping[str, Collection[str]] | None = None,
     mode: Refresh = Refresh.FAST,
+    snapshots: Iterable[tuple[str, str]] = (),
+    touched_snapshots: Mapping[tuple[str, str], Collection[str]] | None = None,
 ) -> int:
     """Write each schedule's index where it is missing or differs from the bucket. ``touched``:
-    per schedule the folders to look at again whatever the index says. Returns how many indexes
+    per schedule the folders to look at again whatever the index says. ``snapshots``: the
+    (bucket, service) whose snapshot index to bring up to date the same way
+    (``touched_snapshots``: the snapshot folders to look at again). Returns how many indexes
     were written. A failure only costs later plans some reads: it is a warning."""
     touched = touched or {}
+    touched_snapshots = touched_snapshots or {}
     written = 0
     for schedule, where in sorted(
         (n, b)
@@ -49,17 +64,30 @@ def refresh(
         for b in (ctx.config.schedules[n].bucket, *(c.bucket for c in ctx.config.schedules[n].copies))
     ):
         s = ctx.config.schedules[schedule]
-        bucket = ctx.config.buckets[where]  # the schedule's bucket, or a copy bucket: each has its index
-        store = ctx.conns.store(where)
-        key = layout.index_key(bucket, s.service, schedule)
-        try:
-            prefix = layout.schedule_prefix(bucket, s.service, schedule)
-            read = read_schedule(store, prefix, key, (s.service, schedule), mode, touched.get(schedule, ()))
-            if read.index_is_current:
-                continue
-            entries = {n: entry_of(f) for n, f in read.folders.items()}
-            store.write(key, ScheduleIndex(s.service, schedule, entries).encode())
-            written += 1
-        except ReconcilerError as e:
-            ctx.console.warn(f"could not update the index of schedule {schedule}: {e.message}")
+        # the schedule's bucket, or a copy bucket: each has its index
+        written += _write_index(ctx, where, s.service, schedule, touched.get(schedule, ()), mode)
+    for where, service in sorted(set(snapshots) | set(touched_snapshots)):
+        folders = touched_snapshots.get((where, service), ())
+        written += _write_index(ctx, where, service, layout.SNAPSHOTS, folders, mode)
     return written
+
+
+def _write_index(
+    ctx: ApplyContext, where: str, service: str, schedule: str, touched: Collection[str], mode: Refresh
+) -> int:
+    """1 when the index of ``schedule`` (or of the service's snapshots) was written, else 0."""
+    bucket = ctx.config.buckets[where]
+    store = ctx.conns.store(where)
+    key = layout.index_key(bucket, service, schedule)
+    prefix = layout.schedule_prefix(bucket, service, schedule)  # the snapshots': `<service>/_snapshots/`
+    try:
+        read = read_schedule(store, prefix, key, (service, schedule), mode, touched)
+        if read.index_is_current:
+            return 0
+        entries = {n: entry_of(f) for n, f in read.folders.items()}
+        store.write(key, ScheduleIndex(service, schedule, entries).encode())
+        return 1
+    except ReconcilerError as e:
+        what = f"the snapshots of service {service}" if schedule == layout.SNAPSHOTS else f"schedule {schedule}"
+        ctx.console.warn(f"could not update the index of {what}: {e.message}")
+        return 0

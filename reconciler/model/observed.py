@@ -296,3 +296,5 @@ class Observed:
     copies: Mapping[str, Mapping[str, ScheduleInventory]] = field(default_factory=dict)
     #: how much of the buckets this observation read
     refresh: Refresh = Refresh.FAST
+    #: (bucket, service) whose snapshot index is missing or behind the bucket: an apply rewrites it
+    stale_snapshot_indexes: frozenset[tuple[str, str]] = frozenset()

@@ -159,7 +159,9 @@ def observe(
 
     cloud = observe_cloud(config, conns, sel.services)
     leftovers = _drill_leftovers(config, conns, services, sel.schedules)
-    snapshots = observe_snapshots(config, conns, now, sel.observed_snapshots, buckets, services)
+    snapshots, stale_snapshot_indexes = observe_snapshots(
+        config, conns, now, sel.observed_snapshots, buckets, services, options.refresh
+    )
     adoptable, service_databases = observe_adoptable(config, conns, sel.schedules, schedules, services)
     privileges = observe_privileges(config, conns, services, sel)
     copies = observe_copies(config, conns, buckets, sel.observed_schedules, now, options.refresh)
@@ -177,6 +179,7 @@ def observe(
         privileges=privileges,
         copies=copies,
         refresh=options.refresh,
+        stale_snapshot_indexes=stale_snapshot_indexes,
     )
     return Observed(
         buckets,
@@ -193,6 +196,7 @@ def observe(
         privileges=privileges,
         copies=copies,
         refresh=options.refresh,
+        stale_snapshot_indexes=stale_snapshot_indexes,
     )
 
 

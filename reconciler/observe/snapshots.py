@@ -1,6 +1,9 @@
-"""Observe snapshots (docs/bucket-layout.md, ``_snapshots``): per bucket, one listing of each
-service's ``_snapshots/`` folder and of the snapshot records, the sidecars of the folders found,
-and ClickHouse's ``system.backups`` for a snapshot still being made."""
+"""Observe snapshots (docs/bucket-layout.md, ``_snapshots``): per bucket, one listing of the
+snapshot records and a read of each; per service, its ``_snapshots/`` folder read as a schedule's
+folder is (reconciler/bucket/folders.py: under a fast refresh one delimiter listing of the
+snapshot names and the service's snapshot index, ``.reconciler/index/<service>/_snapshots.json``;
+under a full one every object, compared with the sidecars); and ClickHouse's ``system.backups``
+for a snapshot still being made."""
 
 from __future__ import annotations
 
@@ -9,14 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from ..bucket import layout
-from ..bucket.folders import Folder, list_folders
-from ..bucket.sidecar import Sidecar, SidecarState
+from ..bucket.folders import Folder, read_schedule
+from ..bucket.sidecar import SidecarState
 from ..bucket.snapshot_record import SnapshotRecord
 from ..connections import Connections
 from ..errors import ReconcilerError
-from ..model import Bucket, BucketState, Config, Observed, Operation, ServiceState, iso
+from ..model import Bucket, BucketState, Config, Observed, Operation, Refresh, ServiceState, iso
 from ..model.snapshots import ObservedSnapshot
-from ..redact import redact
 from ..stores.base import Store
 from .inventory import classify
 
@@ -30,14 +32,17 @@ def observe_snapshots(
     snapshots: Iterable[str],
     buckets: Mapping[str, BucketState],
     services: Mapping[str, ServiceState],
-) -> tuple[ObservedSnapshot, ...]:
+    refresh: Refresh = Refresh.FAST,
+) -> tuple[tuple[ObservedSnapshot, ...], frozenset[tuple[str, str]]]:
     """The declared ``snapshots`` (names), and every undeclared snapshot folder of their services
-    in their buckets (a snapshot removed from the config is reported, never deleted)."""
+    in their buckets (a snapshot removed from the config is reported, never deleted); and the
+    (bucket, service) pairs whose snapshot index is missing or does not say what was found."""
     wanted: dict[str, set[str]] = {}  # bucket -> services whose `_snapshots/` is listed
     for name in snapshots:
         sn = config.snapshots[name]
         wanted.setdefault(sn.bucket, set()).add(sn.service)
     out: list[ObservedSnapshot] = []
+    stale: set[tuple[str, str]] = set()
     for bucket_name in sorted(wanted):
         state = buckets.get(bucket_name)
         if state is None or not state.reachable:
@@ -49,11 +54,16 @@ def observe_snapshots(
         # a snapshot removed from the config is found by its record, or beside a declared one
         named = {r.service for r, _ in records.values() if r is not None and r.service in config.services}
         for service in sorted(wanted[bucket_name] | named):
-            prefix = layout.snapshots_prefix(bucket, service)
-            folders = list_folders(store, prefix)
-            for f in folders.values():
-                if f.sidecar_etag is not None:
-                    _read_sidecar(store, prefix, f, service)
+            read = read_schedule(
+                store,
+                layout.snapshots_prefix(bucket, service),
+                layout.index_key(bucket, service, layout.SNAPSHOTS),
+                (service, layout.SNAPSHOTS),
+                refresh,
+            )
+            folders = read.folders
+            if not read.index_is_current:
+                stale.add((bucket_name, service))
             ops = _operations(conns, services, service, folders.values())
             names = {n for n, s in declared.items() if s.service == service} | set(folders)
             for name in sorted(names):
@@ -77,7 +87,7 @@ def observe_snapshots(
                         record_problem=problem if is_declared else None,
                     )
                 )
-    return tuple(out)
+    return tuple(out), frozenset(stale)
 
 
 def _records(store: Store, bucket: Bucket, prefix: str) -> dict[str, tuple[SnapshotRecord | None, str | None]]:
@@ -95,21 +105,6 @@ def _records(store: Store, bucket: Bucket, prefix: str) -> dict[str, tuple[Snaps
         except ValueError as e:
             out[name] = (None, f"{bucket.url(obj.key)} cannot be read ({e})")
     return out
-
-
-def _read_sidecar(store: Store, prefix: str, f: Folder, service: str) -> None:
-    got = store.read(prefix + f.name + "/" + layout.SIDECAR)
-    if got is None:
-        f.sidecar_etag = None
-        return
-    data, f.sidecar_etag = got
-    try:
-        sc = Sidecar.decode(data)
-        if (sc.service, sc.schedule, sc.backup) != (service, layout.SNAPSHOTS, f.name):
-            raise ValueError(f"sidecar names {sc.service}/{sc.schedule}/{sc.backup}, not the folder it is in")
-        f.sidecar = sc
-    except ValueError as e:
-        f.sidecar_problem = redact(str(e))[:300]
 
 
 def _operations(

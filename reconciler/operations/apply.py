@@ -101,13 +101,15 @@ def apply_run(
             the_plan = build_plan(config, observed, plan_now, targets)
             show(the_plan)
         stale = {n for n, inv in observed.schedules.items() if not inv.index_current}
+        stale_snapshots = observed.stale_snapshot_indexes
         if not the_plan.actions:
-            refresh(ctx, stale, mode=mode)  # warm the index of each schedule for later plans
+            # warm the index of each schedule (and of snapshots) for later plans
+            refresh(ctx, stale, mode=mode, snapshots=stale_snapshots)
             return ApplyRun(the_plan, None, _after(config, conns, options, plan_now, targets), dropped)
         if saved is None:
             confirm(the_plan)
         ctx = replace(ctx, kept_check=KeptCheck(kept_backups(the_plan, observed, config)))
-        result = execute(the_plan, ctx, options.parallelism, locks, stale, mode)
+        result = execute(the_plan, ctx, options.parallelism, locks, stale, mode, stale_snapshots)
     return ApplyRun(the_plan, result, _after(config, conns, options, plan_now, targets), dropped)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from reconciler.model import Bucket
-from tests.support.e2e import keys, read_json, run
+from tests.support.e2e import keys, read_json, requests, run
 
 NOW = "2026-11-25T06:00:00Z"
 
@@ -18,12 +18,6 @@ NOW = "2026-11-25T06:00:00Z"
 @pytest.fixture
 def cfg(one_schedule: Callable[..., str]) -> str:
     return one_schedule("idx", name="hourly", every="1h")
-
-
-def requests(line: str) -> dict[str, int]:
-    stats = next(x for x in line.splitlines() if x.startswith("storage requests:"))
-    inner = stats[stats.index("(") + 1 : stats.index(")")]
-    return {k.rsplit(" ", 1)[0]: int(k.rsplit(" ", 1)[1]) for k in inner.split(", ")}
 
 
 def test_warm_plans_read_the_index_not_each_sidecar(cfg: str, s3_server: Any, s3_bucket: Bucket) -> None:

@@ -14,7 +14,7 @@ import pytest
 from reconciler import clickhouse
 from reconciler.model import Bucket
 from tests.support.clock import base_day, now_text
-from tests.support.e2e import keys, read_json, run, s3_bucket_doc, unique, write_config
+from tests.support.e2e import keys, read_json, requests, run, s3_bucket_doc, unique, write_config
 
 pytestmark = pytest.mark.clock  # --now and keep_until against the records' real times
 
@@ -150,6 +150,26 @@ def test_snapshot_deleted_by_hand_is_drift_and_one_removed_from_config_is_kept(
     applied = run("apply", "-f", cfg, saved)
     assert applied.code == 0, applied.out + applied.err
     assert "4 done, 0 failed" in applied.out
+
+    # a warm plan reads the snapshots by folder: the listing of the records and a read of each, one
+    # delimiter listing of `_snapshots/` and its index (written by that apply), never each file
+    warm = run("plan", "-f", cfg, "--now", now_text(), "--stats", "--detailed-exitcode")
+    assert warm.code == 0, warm.out + warm.err
+    index = read_json(s3, s3_bucket.bucket, "clickhouse/.reconciler/index/analytics/_snapshots.json")
+    assert sorted(index["backups"]) == ["before-migration", "before-reindex"]
+    # the bucket check, the lock, the 2 records and the index; the records, `_snapshots/`
+    assert requests(warm.err) == {"S3 HeadBucket": 1, "S3 GetObject": 4, "S3 ListObjectsV2": 2}, warm.err
+    # a data file deleted behind the reconciler's back: a fast plan cannot see it, a full refresh does
+    kept = "clickhouse/analytics/_snapshots/before-reindex/"
+    data = next(k for k in sorted(keys(s3, s3_bucket.bucket, kept)) if "/data/" in k)
+    body = s3.get_object(Bucket=s3_bucket.bucket, Key=data)["Body"].read()
+    s3.delete_object(Bucket=s3_bucket.bucket, Key=data)
+    assert run("plan", "-f", cfg, "--now", now_text(), "--detailed-exitcode").code == 0
+    full = run("drift", "-f", cfg, "--now", now_text(), "--format", "json")
+    assert full.code == 2, full.out + full.err
+    (broken,) = full.json()["drift"]
+    assert broken["type"] == "broken_backup" and "before-reindex" in broken["detail"], broken
+    s3.put_object(Bucket=s3_bucket.bucket, Key=data, Body=body)
 
     # deleted by hand: drift, and never made again under that name
     gone = "clickhouse/analytics/_snapshots/before-migration/"

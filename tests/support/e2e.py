@@ -65,6 +65,13 @@ def keys(s3: Any, bucket: str, prefix: str = "") -> dict[str, int]:
     return out
 
 
+def requests(err: str) -> dict[str, int]:
+    """The storage requests by kind of a run's ``--stats`` line (in its stderr)."""
+    stats = next(x for x in err.splitlines() if x.startswith("storage requests:"))
+    inner = stats[stats.index("(") + 1 : stats.index(")")]
+    return {k.rsplit(" ", 1)[0]: int(k.rsplit(" ", 1)[1]) for k in inner.split(", ")}
+
+
 def read_json(s3: Any, bucket: str, key: str) -> Any:
     return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
