@@ -10,7 +10,7 @@ from ..cloud.settings import declared_bucket_of, shown
 from ..model import BackupState, CloudState, Config, Observed, iso
 from ..model.slots import latest_slot, previous_slot, slot_name
 from .snapshot_status import snapshot_status
-from .words import ago, describe_schedule, duration
+from .words import ago, describe_schedule, duration, human_size
 
 
 def status_report(config: Config, observed: Observed, now: datetime) -> dict[str, Any]:
@@ -114,15 +114,6 @@ def _validation(b: Any) -> dict[str, Any] | None:
 def _strongest(b: Any) -> dict[str, Any] | None:
     v = b.strongest_passed()
     return None if v is None else {"level": v.level.value, "at": iso(v.at)}
-
-
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 __all__ = ["status_report", "human_size", "duration"]

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from ..model import Plan, iso
-
-
-def gib(size: int) -> str:
-    """Bytes as a reviewer reads them: GiB with two decimals (and the exact bytes in JSON)."""
-    return f"{size / 2**30:.2f} GiB"
+from .words import human_size as size
 
 
 def money(value: float | None) -> str:
@@ -26,7 +22,7 @@ def storage_lines(plan: Plan) -> list[str]:
     for e in plan.storage:
         delta = e.bytes_after - e.bytes_now
         sign = "+" if delta >= 0 else "-"
-        line = f"  {e.bucket}: {gib(e.bytes_now)} now, {gib(e.bytes_after)} after ({sign}{gib(abs(delta))})"
+        line = f"  {e.bucket}: {size(e.bytes_now)} now, {size(e.bytes_after)} after ({sign}{size(abs(delta))})"
         if e.monthly_cost_now is not None and e.monthly_cost_after is not None:
             line += f"; {money(e.monthly_cost_now)} -> {money(e.monthly_cost_after)} a month"
         out.append(line)
@@ -37,7 +33,7 @@ def storage_table(plan: Plan) -> list[str]:
     rows = ["| bucket | now | after | monthly cost now | monthly cost after |", "|---|---:|---:|---:|---:|"]
     for e in plan.storage:
         rows.append(
-            f"| {e.bucket} | {gib(e.bytes_now)} | {gib(e.bytes_after)} | {money(e.monthly_cost_now)} "
+            f"| {e.bucket} | {size(e.bytes_now)} | {size(e.bytes_after)} | {money(e.monthly_cost_now)} "
             f"| {money(e.monthly_cost_after)} |"
         )
     return rows

@@ -19,8 +19,8 @@ from ..model import (
     ValidateAction,
     iso,
 )
-from .status import human_size
 from .storage import held_lines, storage_lines
+from .words import human_size
 
 SYMBOL = {
     ActionType.CONFIGURE: "~",

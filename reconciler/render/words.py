@@ -31,3 +31,13 @@ def describe_schedule(s: Schedule) -> str:
         return f"cron '{s.cron}'"
     assert s.every is not None
     return f"every {duration(s.every)}"
+
+
+def human_size(n: int) -> str:
+    """Bytes in binary units, one decimal: what a reviewer compares at a glance (JSON has the bytes)."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
