@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 
 from ..bucket import layout
-from ..bucket.folders import entry_of, read_schedule
+from ..bucket.folders import entry_of, fill_lock_ends, read_schedule
 from ..bucket.index import ScheduleIndex
 from ..errors import ReconcilerError
 from ..model import ActionType, Plan, Refresh
@@ -82,7 +82,10 @@ def _write_index(
     prefix = layout.schedule_prefix(bucket, service, schedule)  # the snapshots': `<service>/_snapshots/`
     try:
         read = read_schedule(store, prefix, key, (service, schedule), mode, touched)
-        if read.index_is_current:
+        # on a lock bucket the index records when each backup's lock ends, so that a plan does
+        # not ask the bucket twice per backup (asked once here, per new sidecar version)
+        asked = fill_lock_ends(store, prefix, read) if bucket.immutability is not None else 0
+        if read.index_is_current and not asked:
             return 0
         entries = {n: entry_of(f) for n, f in read.folders.items()}
         store.write(key, ScheduleIndex(service, schedule, entries).encode())

@@ -15,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 
-from ..model import Refresh
+from ..errors import ReconcilerError
+from ..model import Refresh, iso, parse_iso
 from ..redact import redact
 from ..stores.base import ObjectInfo, Store
 from . import layout
@@ -45,6 +47,9 @@ class Folder:
     sidecar_problem: str | None = None
     #: the facts came from the index (a fast refresh of a settled folder), not from the bucket
     from_index: bool = False
+    #: when the Object Lock of its manifest and sidecar ends, as the index recorded it at this
+    #: sidecar's ETag (None: not known)
+    locked_until: datetime | None = None
 
 
 def list_folders(store: Store, prefix: str) -> dict[str, Folder]:
@@ -115,6 +120,11 @@ def check_sidecar(sc: Sidecar, expect: tuple[str, str], name: str) -> Sidecar:
 
 def _sidecar_from_entry(f: Folder, entry: IndexEntry, expect: tuple[str, str]) -> None:
     f.sidecar_problem = entry.sidecar_problem
+    if entry.locked_until and entry.manifest and f.has_manifest:  # the same sidecar, the manifest there
+        try:
+            f.locked_until = parse_iso(entry.locked_until)
+        except ValueError:
+            f.locked_until = None  # unreadable: the plan asks the bucket
     if entry.sidecar is not None:
         try:
             f.sidecar = check_sidecar(Sidecar.from_json(entry.sidecar), expect, f.name)
@@ -135,7 +145,8 @@ def entry_of(f: Folder) -> IndexEntry:
     sidecar = sc.to_json() if sc else None
     files = sc.stored_files if sc else None
     size = sc.stored_bytes if sc else None
-    return IndexEntry(f.sidecar_etag, sidecar, f.sidecar_problem, f.has_manifest, state, files, size)
+    locked = iso(f.locked_until) if f.locked_until else None
+    return IndexEntry(f.sidecar_etag, sidecar, f.sidecar_problem, f.has_manifest, state, files, size, locked)
 
 
 def _read_sidecar(store: Store, prefix: str, f: Folder, expect: tuple[str, str]) -> None:
@@ -226,3 +237,34 @@ def read_schedule(
 
     _parallel(look, todo)
     return ScheduleRead(dict(sorted(folders.items())), index, problem, reread, refresh, set(todo))
+
+
+def lock_end(store: Store, folder: str) -> datetime | None:
+    """When the Object Lock of a backup's manifest and sidecar ends: the later retain-until of the
+    two (each validation rewrites the sidecar, and each version gets its own date). Two HEAD
+    requests; None when neither says (unknown: the apply asks the store again)."""
+    ends: list[datetime] = []
+    for key in (folder + layout.MANIFEST, folder + layout.SIDECAR):
+        try:
+            r = store.head_retention(key)
+        except ReconcilerError:
+            continue
+        if r is not None and r.retain_until is not None:
+            ends.append(r.retain_until)
+    return max(ends) if ends else None
+
+
+def fill_lock_ends(store: Store, prefix: str, read: ScheduleRead) -> int:
+    """Sets ``locked_until`` on the complete backups of ``read`` that do not know it (in place),
+    16 at a time; how many got one."""
+    todo = [
+        f.name
+        for f in read.folders.values()
+        if f.has_manifest and f.sidecar is not None and f.sidecar.state.value == "complete" and f.locked_until is None
+    ]
+
+    def one(name: str) -> None:
+        read.folders[name].locked_until = lock_end(store, prefix + name + "/")
+
+    _parallel(one, todo)
+    return sum(1 for name in todo if read.folders[name].locked_until is not None)

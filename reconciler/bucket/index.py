@@ -6,7 +6,8 @@ the number of backups and of files in them (docs/bucket-layout.md, "The index").
 
 Format 2, per folder: ``state`` (the sidecar's state, or ``unmanaged`` when the folder has no
 sidecar this reconciler reads), ``manifest`` (ClickHouse's ``.backup`` was there), the sidecar's
-ETag and its content, and the ``files`` and ``bytes`` ClickHouse reported storing there.
+ETag and its content, the ``files`` and ``bytes`` ClickHouse reported storing there, and on a
+bucket with Object Lock ``locked_until``: when the lock of its manifest and sidecar ends.
 
 The bucket stays the truth. A fast refresh takes a folder from the index only when the index
 knows it as **settled** (a complete backup with its manifest, a failed one with its final
@@ -46,6 +47,10 @@ class IndexEntry:
     state: str | None = None
     files: int | None = None
     bytes: int | None = None
+    #: on a bucket with Object Lock: when the lock of the folder's manifest and sidecar ends (the
+    #: later retain-until of the two, ISO 8601), read once after the apply that wrote them, so
+    #: that a plan does not ask for it again (None: not known; the plan then asks the bucket)
+    locked_until: str | None = None
 
     @property
     def settled(self) -> bool:
@@ -70,6 +75,8 @@ class IndexEntry:
         }
         if self.sidecar_problem:
             out["sidecar_problem"] = self.sidecar_problem
+        if self.locked_until:
+            out["locked_until"] = self.locked_until
         return out
 
     @classmethod
@@ -94,7 +101,10 @@ class IndexEntry:
         for v in (files, size):
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
                 raise ValueError("index entry files/bytes is not a count")
-        return cls(etag, sidecar, problem, manifest, state, files, size)
+        locked = d.get("locked_until")
+        if locked is not None and not isinstance(locked, str):
+            raise ValueError("index entry locked_until is not a string")
+        return cls(etag, sidecar, problem, manifest, state, files, size, locked)
 
 
 @dataclass

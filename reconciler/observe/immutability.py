@@ -1,16 +1,18 @@
 """Object Lock, observed (docs/compliance.md): for each bucket that declares ``immutability``, its
 versioning and default retention; for each complete managed backup there, when its lock ends (the
 latest retain-until of its manifest and its sidecar: each validation rewrites the sidecar, and
-each version gets its own date). Two HEAD requests per backup, in parallel, on such buckets only."""
+each version gets its own date). The schedule's index records that date once an apply has read it
+(apply/index_update.py), at the sidecar's ETag; a backup it does not know costs two HEAD requests,
+in parallel, on such buckets only."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime
 
 from ..bucket import layout
+from ..bucket.folders import lock_end
 from ..connections import Connections
 from ..errors import ReconcilerError
 from ..model import BackupState, BucketState, Config, ObjectLockState, ObservedBackup, ScheduleInventory
@@ -44,18 +46,11 @@ def lock_ends(
         bucket, store = config.buckets[s.bucket], conns.store(s.bucket)
 
         def one(b: ObservedBackup) -> ObservedBackup:
-            if b.state != BackupState.COMPLETE or b.kind is None:
-                return b
+            if b.state != BackupState.COMPLETE or b.kind is None or b.locked_until is not None:
+                return b  # not locked by us, or its lock's end is known from the index
             folder = layout.backup_prefix(bucket, s.service, name, b.name)  # noqa: B023 (used at once)
-            ends: list[datetime] = []
-            for key in (folder + layout.MANIFEST, folder + layout.SIDECAR):
-                try:
-                    r = store.head_retention(key)  # noqa: B023
-                except ReconcilerError:
-                    continue  # unknown: the apply asks the store again, and a refusal is held
-                if r is not None and r.retain_until is not None:
-                    ends.append(r.retain_until)
-            return replace(b, locked_until=max(ends)) if ends else b
+            until = lock_end(store, folder)  # noqa: B023
+            return replace(b, locked_until=until) if until else b
 
         with ThreadPoolExecutor(HEAD_PARALLELISM) as pool:
             backups = tuple(pool.map(one, inv.backups))

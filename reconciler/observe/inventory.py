@@ -55,7 +55,13 @@ def classify(
     if sc.state == SidecarState.PRUNING:
         return ObservedBackup(state=BackupState.PRUNING, error="a prune started and did not finish", **common, **facts)  # type: ignore[arg-type]
     if f.has_manifest:
-        return ObservedBackup(state=BackupState.COMPLETE, mismatch=mismatch_of(f), **common, **facts)  # type: ignore[arg-type]
+        return ObservedBackup(
+            state=BackupState.COMPLETE,
+            mismatch=mismatch_of(f),
+            locked_until=f.locked_until,
+            **common,  # type: ignore[arg-type]
+            **facts,  # type: ignore[arg-type]
+        )
     if sc.state == SidecarState.COMPLETE:
         error = "the manifest .backup is gone from a backup that was complete"
         return ObservedBackup(state=manifest_gone, error=error, **common, **facts)  # type: ignore[arg-type]
