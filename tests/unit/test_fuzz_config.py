@@ -4,7 +4,7 @@ returns a Config or raises ConfigError whose every line has the shape
     error: <what> (<file>:<line>:<col>[ at <path>])      a problem at a place
     error: <what> (<file>)                               a problem of the whole file
 
-with nothing unprintable in it, within a few seconds. A config that loads can be planned with:
+with nothing unprintable in it, and never hangs. A config that loads can be planned with:
 its schedules name defined services and buckets, and their slots can be computed.
 
 Four sources of text: YAML-ish noise; mutations of the full example config (lines deleted,
@@ -54,7 +54,9 @@ ENV = {
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "500"))
 FUZZ = settings(
     max_examples=EXAMPLES,
-    deadline=timedelta(seconds=3),
+    # a guard against a loader that hangs (an alias bomb, a runaway regex), not a speed check:
+    # 3 s flaked once on a machine loaded by parallel test runs
+    deadline=timedelta(seconds=30),
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
