@@ -41,7 +41,7 @@ from .adopt import observe_adoptable
 from .cloud import cloud_digest, observe_cloud
 from .copies import observe_copies
 from .deleted import observe_deleted, uncover
-from .immutability import lock_ends, observe_object_locks
+from .immutability import copy_lock_ends, lock_ends, observe_object_locks, snapshot_lock_ends
 from .inventory import classify
 from .privileges import observe_privileges
 from .snapshots import observe_snapshots, snapshot_digest_doc
@@ -165,6 +165,8 @@ def observe(
     adoptable, service_databases = observe_adoptable(config, conns, sel.schedules, schedules, services)
     privileges = observe_privileges(config, conns, services, sel)
     copies = observe_copies(config, conns, buckets, sel.observed_schedules, now, options.refresh)
+    copy_lock_ends(config, conns, buckets, copies)
+    snapshots = snapshot_lock_ends(config, conns, buckets, snapshots)
     partial = Observed(
         buckets,
         services,

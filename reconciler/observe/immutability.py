@@ -16,7 +16,9 @@ from ..bucket.folders import lock_end
 from ..connections import Connections
 from ..errors import ReconcilerError
 from ..model import BackupState, BucketState, Config, ObjectLockState, ObservedBackup, ScheduleInventory
+from ..model.snapshots import ObservedSnapshot
 from ..redact import redact
+from ..stores.base import Store
 
 HEAD_PARALLELISM = 16
 
@@ -37,21 +39,63 @@ def observe_object_locks(config: Config, conns: Connections, buckets: dict[str, 
 def lock_ends(
     config: Config, conns: Connections, buckets: Mapping[str, BucketState], schedules: dict[str, ScheduleInventory]
 ) -> None:
-    """Sets ``locked_until`` on the complete managed backups of the locked buckets (in place)."""
+    """Sets ``locked_until`` on the complete managed backups of the locked buckets (in place): from
+    the index when it knows it (see above), else two HEADs per backup."""
     for name, inv in list(schedules.items()):
         s = config.schedules[name]
-        state = buckets.get(s.bucket)
-        if state is None or state.object_lock is None or not state.object_lock.lock_enabled:
+        if not _locked(buckets, s.bucket):
             continue
         bucket, store = config.buckets[s.bucket], conns.store(s.bucket)
 
         def one(b: ObservedBackup) -> ObservedBackup:
-            if b.state != BackupState.COMPLETE or b.kind is None or b.locked_until is not None:
-                return b  # not locked by us, or its lock's end is known from the index
-            folder = layout.backup_prefix(bucket, s.service, name, b.name)  # noqa: B023 (used at once)
-            until = lock_end(store, folder)  # noqa: B023
-            return replace(b, locked_until=until) if until else b
+            return _with_lock_end(store, layout.backup_prefix(bucket, s.service, name, b.name), b)  # noqa: B023
 
         with ThreadPoolExecutor(HEAD_PARALLELISM) as pool:
-            backups = tuple(pool.map(one, inv.backups))
-        schedules[name] = replace(inv, backups=backups)
+            schedules[name] = replace(inv, backups=tuple(pool.map(one, inv.backups)))
+
+
+def _locked(buckets: Mapping[str, BucketState], name: str) -> bool:
+    state = buckets.get(name)
+    return state is not None and state.object_lock is not None and state.object_lock.lock_enabled
+
+
+def _with_lock_end(store: Store, folder: str, b: ObservedBackup) -> ObservedBackup:
+    if b.state != BackupState.COMPLETE or b.kind is None or b.locked_until is not None:
+        return b
+    until = lock_end(store, folder)
+    return replace(b, locked_until=until) if until else b
+
+
+def copy_lock_ends(
+    config: Config,
+    conns: Connections,
+    buckets: Mapping[str, BucketState],
+    copies: dict[str, dict[str, ScheduleInventory]],
+) -> None:
+    """``locked_until`` on the complete copies in the locked copy buckets (in place), as for a
+    schedule's own backups: from the copy bucket's index, else two HEADs each."""
+    for name, per_bucket in copies.items():
+        s = config.schedules[name]
+        for where, inv in list(per_bucket.items()):
+            if not _locked(buckets, where):
+                continue
+            bucket, store = config.buckets[where], conns.store(where)
+
+            def one(b: ObservedBackup) -> ObservedBackup:
+                return _with_lock_end(store, layout.backup_prefix(bucket, s.service, name, b.name), b)  # noqa: B023
+
+            with ThreadPoolExecutor(HEAD_PARALLELISM) as pool:
+                per_bucket[where] = replace(inv, backups=tuple(pool.map(one, inv.backups)))
+
+
+def snapshot_lock_ends(
+    config: Config, conns: Connections, buckets: Mapping[str, BucketState], snapshots: tuple[ObservedSnapshot, ...]
+) -> tuple[ObservedSnapshot, ...]:
+    """The snapshots, with ``locked_until`` on the complete folders in locked buckets."""
+    out = []
+    for snap in snapshots:
+        if snap.folder is not None and _locked(buckets, snap.bucket):
+            folder = layout.snapshot_prefix(config.buckets[snap.bucket], snap.service, snap.name)
+            snap = replace(snap, folder=_with_lock_end(conns.store(snap.bucket), folder, snap.folder))
+        out.append(snap)
+    return tuple(out)

@@ -45,7 +45,13 @@ def declared_needs(config: Config, sel: Selection) -> dict[str, list[Need]]:
         if scope is None or r.target.service is None:
             continue
         out.setdefault(r.target.service, []).extend(restore_needs(scope, r.target.databases))
-    return {svc: sorted(set(needs)) for svc, needs in out.items()}
+    # ``*.*`` (database None) first: a whole-service schedule and a scoped one on the same service
+    # need both, and None does not compare with a name
+    return {svc: sorted(set(needs), key=_need_order) for svc, needs in out.items()}
+
+
+def _need_order(n: Need) -> tuple[str, bool, str, bool, str]:
+    return (n.privilege, n.database is not None, n.database or "", n.table is not None, n.table or "")
 
 
 def source_scope(config: Config, restore: str) -> Scope | None:

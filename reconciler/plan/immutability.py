@@ -3,8 +3,9 @@
 - ``config_drift`` for every bucket a selected schedule or copy uses that declares ``immutability``
   while its lock is absent or weaker: no Object Lock or no default retention, ``governance``
   where ``compliance`` is declared, or fewer days;
-- a prune of a backup whose lock has not ended at ``now`` is taken out of the plan and listed as
-  held until that date (the apply asks the store again: a refusal there is held too).
+- a prune of a backup whose lock has not ended at ``now`` — a schedule's backup, a copy in a copy
+  bucket, or a snapshot past ``keep_until`` — is taken out of the plan and listed as held until that
+  date (the apply asks the store again: a refusal there is held too).
 """
 
 from __future__ import annotations
@@ -68,16 +69,22 @@ def hold_locked(
         mode = state.object_lock.mode if state and state.object_lock and state.object_lock.mode else None
         declared = config.buckets[a.bucket].immutability
         mode = mode or (declared.mode.value if declared else "object lock")
-        held.append(Held(a.bucket, a.backup, until, f"object lock ({mode})", schedule=a.schedule))
+        where = {"snapshot": a.snapshot} if a.snapshot is not None else {"schedule": a.schedule}
+        held.append(Held(a.bucket, a.backup, until, f"object lock ({mode})", **where))
     return kept, held
 
 
 def _locked_until(config: Config, observed: Observed, a: PruneAction) -> datetime | None:
-    if a.schedule is None or a.schedule not in config.schedules or config.schedules[a.schedule].bucket != a.bucket:
-        return None  # snapshots and copy buckets: the apply asks the store
-    inv = observed.schedules.get(a.schedule)
-    if inv is not None and a.bucket is not None:
-        for b in inv.backups:
-            if b.name == a.backup and b.locked_until is not None:
-                return b.locked_until
-    return None
+    """When the lock of the backup ``a`` prunes ends, as observed: a schedule's backup in its own
+    bucket, a copy in a copy bucket, or a snapshot's folder (None: not locked, or not known)."""
+    if a.snapshot is not None:
+        snap = next((x for x in observed.snapshots if x.name == a.snapshot and x.bucket == a.bucket), None)
+        return snap.folder.locked_until if snap is not None and snap.folder is not None else None
+    if a.schedule is None or a.schedule not in config.schedules or a.bucket is None:
+        return None
+    if config.schedules[a.schedule].bucket == a.bucket:
+        inv = observed.schedules.get(a.schedule)
+    else:
+        inv = observed.copies.get(a.schedule, {}).get(a.bucket)
+    found = next((b for b in inv.backups if b.name == a.backup), None) if inv is not None else None
+    return found.locked_until if found is not None else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..model import Plan, iso
+from ..model import Held, Plan, iso
 from .words import human_size as size
 
 
@@ -10,11 +10,13 @@ def money(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
+def _what(h: Held) -> str:
+    """A held backup as a reader finds it: ``<schedule>/<backup>``, or ``_snapshots/<name>``."""
+    return f"_snapshots/{h.snapshot}" if h.snapshot is not None else f"{h.schedule or ''}/{h.backup}"
+
+
 def held_lines(plan: Plan) -> list[str]:
-    return [
-        f"  {h.schedule or h.snapshot or ''}/{h.backup} in {h.bucket} until {iso(h.until)}: {h.reason}"
-        for h in plan.held
-    ]
+    return [f"  {_what(h)} in {h.bucket} until {iso(h.until)}: {h.reason}" for h in plan.held]
 
 
 def storage_lines(plan: Plan) -> list[str]:
@@ -41,8 +43,5 @@ def storage_table(plan: Plan) -> list[str]:
 
 def held_table(plan: Plan) -> list[str]:
     rows = ["| backup | bucket | locked until | reason |", "|---|---|---|---|"]
-    rows += [
-        f"| `{h.schedule or h.snapshot or ''}/{h.backup}` | {h.bucket} | {iso(h.until)} | {h.reason} |"
-        for h in plan.held
-    ]
+    rows += [f"| `{_what(h)}` | {h.bucket} | {iso(h.until)} | {h.reason} |" for h in plan.held]
     return rows

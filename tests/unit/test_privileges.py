@@ -104,3 +104,20 @@ def test_the_plan_withholds_a_restore_whose_target_user_cannot_insert() -> None:
     unread = build_plan(config, _with(observed, "staging", {}, error="Code: 497. ACCESS_DENIED"), NOW)
     assert [a.type.value for a in unread.actions] == ["restore"]
     assert any("could not be read (Code: 497. ACCESS_DENIED)" in w for w in unread.warnings)
+
+
+def test_a_whole_service_schedule_and_a_scoped_snapshot_on_one_service_need_both() -> None:
+    from datetime import date
+
+    from reconciler.model import Snapshot
+    from reconciler.model.privileges import Need
+    from reconciler.model.targets import select
+    from reconciler.observe.privileges import declared_needs
+
+    config, _ = make([])
+    whole = replace(config.schedules["daily"], scope=Scope())
+    snap = Snapshot("pre-upgrade", "analytics", "primary", Scope(databases=("shop",)), date(2026, 11, 20))
+    config = replace(config, schedules={"daily": whole}, snapshots={"pre-upgrade": snap})
+    needs = declared_needs(config, select(config, ()))["analytics"]  # once a TypeError: None < "shop"
+    assert Need("BACKUP") in needs and Need("BACKUP", "shop") in needs
+    assert needs.index(Need("BACKUP")) < needs.index(Need("BACKUP", "shop"))
