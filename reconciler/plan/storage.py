@@ -65,6 +65,7 @@ def estimate_storage(
             sizes[(snap.bucket, f"_snapshots/{snap.name}", snap.folder.name)] = snap.folder.total_size
 
     after = dict(sizes)
+    exported: dict[tuple[str, str], int] = {}  # (group, backup) -> this plan's estimate of an export
     for a in actions:
         where = _where(a)
         if where is None:
@@ -73,9 +74,12 @@ def estimate_storage(
         if isinstance(a, PruneAction):
             after.pop(key, None)
         elif isinstance(a, ExportAction):
-            after[key] = _previous_of_kind(observed, sizes, where, a.kind)
-        elif isinstance(a, CopyAction | RecoverAction):
+            after[key] = exported[(where[1], a.backup or "")] = _previous_of_kind(observed, sizes, where, a.kind)
+        elif isinstance(a, RecoverAction):
             after[key] = a.size
+        elif isinstance(a, CopyAction):
+            # the copy of an export of this same plan has no size yet: it is as large as the export
+            after[key] = a.size or exported.get((where[1], a.backup or ""), 0)
     buckets = sorted(set(sel.buckets) | {k[0] for k in sizes} | {k[0] for k in after})
     out = []
     for bucket in buckets:

@@ -288,3 +288,14 @@ def test_azure_copies_are_server_side_within_one_storage_account() -> None:
     assert copy_method(by_key, cloud) == "streamed"  # another account: streamed
     sas_only = B("e", Provider.AZURE, "c5", credentials=Credentials(connection_string=f"BlobEndpoint={emulator}"))
     assert copy_method(sas_only, by_key) == "streamed"  # nothing to sign the source's SAS with
+
+
+def test_the_copy_of_a_new_export_is_counted_in_the_copy_bucket_as_large_as_the_export() -> None:
+    old = replace(backup("20261124T030000Z"), total_size=1000)
+    config, observed = with_copies([old], [copy_of(old)])
+    plan = build_plan(config, observed, NOW)
+    assert [a.type.value for a in plan.actions][:2] == ["export", "copy"]
+    storage = {e.bucket: e for e in plan.storage}
+    # the export is estimated from the previous full backup; its copy in dr is as large
+    assert storage["primary"].bytes_after - storage["primary"].bytes_now == 1000
+    assert storage["dr"].bytes_after - storage["dr"].bytes_now == 1000
