@@ -156,6 +156,9 @@ def status_text(doc: dict[str, Any]) -> str:
             if b.get("chain"):
                 kind += f" (chain of {len(b['chain']) + 1}, on {b['base']})"
             line = f"    {b['name']:<22} {b['state']:<10} {kind:<12} {human_size(b['size']):>10}  {vtext}"
+            if "copies" in b:
+                where = ", ".join(f"{bucket} {state}" for bucket, state in b["copies"].items())
+                line += f"; copies {b['valid_copies']}/{len(b['copies'])} valid ({where})"
             if b.get("error") and b["state"] != "complete":
                 line += f"  ({b['error']})"
             lines.append(line)

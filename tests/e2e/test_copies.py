@@ -105,6 +105,8 @@ def test_chain_copied_and_restored_from_the_copy_with_the_source_emptied(
     assert status.code == 0, status.err
     backups = status.json()["schedules"][0]["backups"]
     assert [(b["copies"], b["valid_copies"]) for b in backups] == [({"dr": "ok"}, 1)] * 3
+    text = run("status", "-f", cfg).out
+    assert text.count("; copies 1/1 valid (dr ok)") == 3, text
 
     # nothing left to do; the source emptied; restore the newest from the copy
     assert run("plan", "-f", cfg, "--now", DAY3, "--detailed-exitcode").code == 0
