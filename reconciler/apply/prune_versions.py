@@ -3,13 +3,16 @@ marker and keeps the bytes, so the prune deletes every version and delete marker
 folder — the manifest's first (the backup stops looking complete), the other files next, the
 sidecar last. Nothing is written (a new sidecar version would get a lock of its own). A deletion
 the store refuses under an object lock (``AccessDenied``) makes the outcome **held**: neither done
-nor failed; what was refused stays, and the next plan prunes it once the lock has ended."""
+nor failed; what was refused stays, and the next plan prunes it once the lock has ended. A folder
+planned as unmanaged whose sidecar survives under a delete marker is not pruned: it is a deleted
+backup (observe/deleted.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from ..bucket import layout
+from ..bucket.hidden import hidden_keys
 from ..model import Action, Outcome, OutcomeStatus, iso
 from ..stores.base import ObjectVersion, Store, VersionRefusal
 from .context import ApplyContext
@@ -20,6 +23,15 @@ def prune_versions(ctx: ApplyContext, action: Action, folder: str, store: Store,
     versions = list(store.list_versions(folder))
     check_keys(folder, {v.key for v in versions})
     manifest, sidecar = folder + layout.MANIFEST, folder + layout.SIDECAR
+    ours = hidden_keys(versions).get(sidecar)
+    if getattr(action, "state", None) == "unmanaged" and ours is not None and ours.version is not None:
+        # planned as unmanaged (prune_unmanaged) from a listing that showed no sidecar: a sidecar of
+        # ours survives under a delete marker, so this is a deleted backup that can come back
+        detail = (
+            "not pruned: the folder's sidecar was deleted outside an apply and its version survives; it is a "
+            "deleted backup, not an unmanaged folder (run drift: a full refresh reports it)"
+        )
+        return Outcome(action.id, OutcomeStatus.SKIPPED, detail, started, ctx.clock())
     first = [v for v in versions if v.key == manifest]
     last = [v for v in versions if v.key == sidecar]
     rest = [v for v in versions if v.key not in (manifest, sidecar)]

@@ -35,7 +35,7 @@ MANIFEST = (
 )
 
 
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recover: bool) -> Config:
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recover: bool, prune_unmanaged: bool = False) -> Config:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RECOVER_TEST_SECRET", "not-a-secret")
     path = tmp_path / "c.yaml"
@@ -52,7 +52,8 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recover: bool) -> Co
         f"    immutability: {{mode: compliance, days: 1, recover_deleted: {str(recover).lower()}}}\n"
         "    credentials: {access_key_id: AKIAEXAMPLE, secret_access_key: '${RECOVER_TEST_SECRET}'}\n"
         "schedules:\n"
-        "  daily: {service: analytics, bucket: primary, cron: '0 3 * * *', validate: {after_export: manifest}}\n"
+        "  daily: {service: analytics, bucket: primary, cron: '0 3 * * *', validate: {after_export: manifest}, "
+        f"prune_unmanaged: {str(prune_unmanaged).lower()}}}\n"
     )
     return load_config(str(path))
 
@@ -177,3 +178,23 @@ def test_a_full_refresh_finds_backups_whose_sidecar_was_deleted_too(
     current = storage.contents("locked")
     assert OTHER + ".lock" not in current and OTHER + "notes.txt" not in current  # not listed: left deleted
     assert [d.type for d in build_plan(cfg, again, NOW).drift] == [DriftType.UNREACHABLE_SERVICE]  # no ClickHouse here
+
+
+def test_a_folder_whose_sidecar_survives_under_a_marker_is_never_pruned_as_unmanaged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, storage: MemoryStorage
+) -> None:
+    cfg = config(tmp_path, monkeypatch, recover=False, prune_unmanaged=True)
+    conns = Connections(cfg, store_factory=storage.open_store, clickhouse_factory=unreachable)  # type: ignore[arg-type]
+    conns.store("primary").delete(FOLDER + "reconciler.json")
+    observed = observe(cfg, conns, NOW)  # a fast refresh: no sidecar in the listing, so "unmanaged"
+    plan = build_plan(cfg, observed, NOW)
+    [prune] = [a for a in plan.actions if a.backup == NAME]
+    assert prune.type.value == "prune" and prune.state == "unmanaged"  # type: ignore[attr-defined]
+    before = storage.versions("locked")
+    result = execute(replace(plan, actions=(prune,)), ApplyContext(cfg, conns, NullConsole(), "run-3"))
+    [outcome] = result.outcomes
+    assert outcome.status == OutcomeStatus.SKIPPED and "it is a deleted backup" in outcome.detail
+    after = storage.versions("locked")
+    assert {k: v for k, v in after.items() if k.startswith(FOLDER)} == {
+        k: v for k, v in before.items() if k.startswith(FOLDER)
+    }
