@@ -51,7 +51,8 @@ def run_recover(ctx: ApplyContext, action: RecoverAction) -> Outcome:
         return failed(f"the manifest's surviving version does not parse ({e}): not recovered")
 
     # the keys recover may bring back: what the manifest lists as stored here, and the sidecar
-    files = {folder + f.stored_name for f in listed.files if not f.in_base_only}
+    # an empty file is listed by ClickHouse and never stored (the manifest level skips it too)
+    files = {folder + f.stored_name for f in listed.files if f.stored_size and not f.in_base_only}
     files.discard(folder + layout.CLICKHOUSE_LOCK)  # never ClickHouse's own lock, whatever a manifest says
     check_keys(folder, files)
     lost = sorted(k for k in files if k not in current and (k not in hidden or hidden[k].version is None))

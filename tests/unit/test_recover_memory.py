@@ -31,6 +31,8 @@ MANIFEST = (
     b"<config><version>1</version><timestamp>2026-11-25 03:00:05</timestamp><contents>"
     b"<file><name>metadata/shop.sql</name><size>4</size><checksum>a</checksum></file>"
     b"<file><name>data/shop/t/all_1_1_0/data.bin</name><size>6</size><checksum>b</checksum></file>"
+    # an empty file: ClickHouse lists it and stores no object for it
+    b"<file><name>data/shop/t/all_1_1_0/empty.idx</name><size>0</size><checksum>c</checksum></file>"
     b"</contents></config>"
 )
 
@@ -117,7 +119,9 @@ def test_recover_removes_only_the_markers_the_backup_needs(
     ctx = ApplyContext(cfg, conns, NullConsole(), "run-1")
     result = execute(replace(plan, actions=tuple(a for a in plan.actions if a.backup == NAME)), ctx)
     outcomes = {o.action_id: o for o in result.outcomes}
-    assert outcomes[f"recover/analytics/daily/{NAME}"].status == OutcomeStatus.DONE
+    recovered = outcomes[f"recover/analytics/daily/{NAME}"]
+    assert recovered.status == OutcomeStatus.DONE
+    assert "no version left" not in recovered.detail, recovered.detail  # the empty file was never stored
     assert outcomes[f"validate/analytics/daily/{NAME}"].status == OutcomeStatus.DONE
     # no version holding data was deleted (validations, the index and the run record added some)
     assert set(before) - set(data_versions(storage)) == set()
