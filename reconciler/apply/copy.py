@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -36,6 +37,7 @@ from ..clickhouse.sql import destination_sql, object_url, quote_string
 from ..errors import PreconditionFailed, ReconcilerError
 from ..model import Bucket, CopyAction, Outcome, OutcomeStatus, Provider, Validation, ValidationLevel, ValidationResult
 from ..redact import redact
+from ..render import words
 from ..stores import Store
 from .checksums import BackupFiles, ChecksumProblem, load_backup, segments, verify
 from .context import ApplyContext, operation_id
@@ -153,7 +155,7 @@ def run_copy(ctx: ApplyContext, action: CopyAction) -> Outcome:
         level = action.level
         files, size = len(objects), total
         if level == ValidationLevel.CHECKSUMS and method == "server-side":
-            problems, files, size = _verify_copy(dst, dst_folder, manifest, base_files)
+            problems, files, size = _verify_copy(ctx, action, dst, dst_folder, manifest, base_files)
             if problems:
                 raise CopyFailed("; ".join(problems[:3]))
         stored = {o.key[len(dst_folder) :]: o.size for o in dst.list(dst_folder)}
@@ -236,26 +238,29 @@ def _copy_files(
         if f.stored_size and not f.in_base_only:
             by_stored.setdefault(f.stored_name, []).append(f)
     total = sum(objects.values())
-    moved = [0]
+    moved, files_done = [0], [0]
     lock = threading.Lock()
+    began = time.monotonic()
 
-    def progress(n: int) -> None:
+    def progress(n: int, file_done: bool = False) -> None:
         with lock:
             moved[0] += n
-            pct = 100 * moved[0] // total if total else 100
-        ctx.console.action_progress(action, f"{method} {pct}% of {total} bytes")
+            files_done[0] += file_done
+            line = words.progress(method, moved[0], total, (files_done[0], len(objects)), time.monotonic() - began)
+        ctx.console.action_progress(action, line)
 
     def one(item: tuple[str, int]) -> None:
         rel, size = item
         key, target = src_folder + rel, dst_folder + rel
         if server_side:
             dst.copy_from(src, key, target, size)
-            progress(size)
+            progress(size, file_done=True)
             return
         hasher = _head_hasher(dst, base_files, by_stored.get(rel, [])) if hash_it else None
         with closing(src.open(key)) as stream:
             reader = _Passing(stream, hasher, progress)
             dst.write_from(target, reader, size)
+        progress(0, file_done=True)
         if hasher is not None:
             for f in by_stored.get(rel, []):
                 if f.checksum and hasher.hexdigest() != f.checksum:
@@ -305,10 +310,18 @@ class _Passing:
 
 
 def _verify_copy(
-    dst: Store, folder: str, manifest: Manifest, base_files: BackupFiles | None
+    ctx: ApplyContext, action: CopyAction, dst: Store, folder: str, manifest: Manifest, base_files: BackupFiles | None
 ) -> tuple[list[str], int, int]:
+    """A server-side copy read back from the copy bucket, its checksums recomputed."""
     stored = {o.key[len(folder) :]: o.size for o in dst.list(folder)}
-    return verify(dst, BackupFiles(folder, manifest, stored, base=base_files))
+    began = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        ctx.console.action_progress(
+            action, words.progress("verifying the copy", done, total, None, time.monotonic() - began)
+        )
+
+    return verify(dst, BackupFiles(folder, manifest, stored, base=base_files), progress)
 
 
 def _sidecar(store: Store, folder: str) -> Sidecar | None:

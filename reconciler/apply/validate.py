@@ -9,9 +9,12 @@ Each result (level, time, files, bytes, outcome, first error) is recorded in the
 
 from __future__ import annotations
 
+import time
+
 from ..bucket import layout
 from ..clickhouse.manifest import ManifestError, check_files, parse_manifest
 from ..model import Outcome, OutcomeStatus, ValidateAction, Validation, ValidationLevel, ValidationResult
+from ..render import words
 from ..stores import Store
 from .adopt import run_adopt
 from .checksums import ChecksumProblem, load_backup, verify
@@ -43,9 +46,10 @@ def check_checksums(ctx: ApplyContext, action: ValidateAction, store: Store, key
     except ChecksumProblem as e:
         return False, str(e), 0, 0
 
+    began = time.monotonic()
+
     def progress(done: int, total: int) -> None:
-        pct = 100 * done // total if total else 100
-        ctx.console.action_progress(action, f"checksums {pct}% of {total} bytes")
+        ctx.console.action_progress(action, words.progress("checksums", done, total, None, time.monotonic() - began))
 
     problems, files, size = verify(store, backup, progress)
     if problems:
