@@ -163,6 +163,9 @@ class ObservedBackup:
     #: a delete marker (``recover`` can bring it back), False when nothing of it survives, None
     #: when that is not known (the provider's versions are not read); ``error`` says why
     recoverable: bool | None = None
+    #: its sidecar says complete and ClickHouse's manifest is gone: deleted outside an apply (a
+    #: schedule's backup is then ``deleted``; a copy is ``failed`` and broken_backup drift)
+    manifest_lost: bool = False
 
     def last_validation(self, level: ValidationLevel | None = None) -> Validation | None:
         vs = [v for v in self.validations if level is None or v.level == level]

@@ -64,7 +64,7 @@ def classify(
         )
     if sc.state == SidecarState.COMPLETE:
         error = "the manifest .backup is gone from a backup that was complete"
-        return ObservedBackup(state=manifest_gone, error=error, **common, **facts)  # type: ignore[arg-type]
+        return ObservedBackup(state=manifest_gone, error=error, manifest_lost=True, **common, **facts)  # type: ignore[arg-type]
     if sc.state == SidecarState.FAILED:
         return ObservedBackup(state=BackupState.FAILED, error=sc.error, **common, **facts)  # type: ignore[arg-type]
     its_apply_lives = lock is not None and lock.lock_id == sc.run_id and lock.lease_expires_at > now

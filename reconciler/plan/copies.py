@@ -239,8 +239,8 @@ def _decide_one(
         if src is None or src.slot is None or src.slot >= latest or good(name) or name in blocked:
             continue
         there = by_copy.get(name)
-        if there is not None and there.state == BackupState.COMPLETE and there.broken:
-            continue
+        if there is not None and (there.manifest_lost or (there.state == BackupState.COMPLETE and there.broken)):
+            continue  # broken_backup drift (below)
         what = (
             "no copy there yet"
             if there is None
@@ -267,13 +267,16 @@ def _broken_copies(
     out: CopyDecision,
 ) -> None:
     """A complete copy found broken (a full refresh's listing differs from what the copy wrote, or
-    its last validation failed) is ``broken_backup`` drift of the copy bucket, as in a source
-    bucket; the plan copies it again while its source is there."""
+    its last validation failed), or one whose manifest was deleted since, is ``broken_backup``
+    drift of the copy bucket, as in a source bucket; the plan copies it again while its source is
+    there."""
     for c in copy_inv.backups:
-        if c.state != BackupState.COMPLETE or c.kind is None or not c.broken:
+        if c.kind is None or not (c.manifest_lost or (c.state == BackupState.COMPLETE and c.broken)):
             continue
         last = c.last_validation()
-        what = c.mismatch or f"failed validation: {last.detail if last else ''}"
+        what = (
+            (c.error if c.manifest_lost else None) or c.mismatch or f"failed validation: {last.detail if last else ''}"
+        )
         if c.name in planned:
             fix = "; this plan copies it again"
         elif c.name not in sources:

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from reconciler.model import Bucket as B
 from reconciler.model import (
+    BackupState,
     BucketState,
     CopyAction,
     CopyTarget,
@@ -27,6 +27,7 @@ from reconciler.model import (
     ValidationLevel,
     ValidationResult,
 )
+from reconciler.model import Bucket as B
 from reconciler.plan import build_plan
 from reconciler.schemas import validate_plan
 from tests.unit.test_plan_unit import NOW, backup, make
@@ -299,3 +300,21 @@ def test_the_copy_of_a_new_export_is_counted_in_the_copy_bucket_as_large_as_the_
     # the export is estimated from the previous full backup; its copy in dr is as large
     assert storage["primary"].bytes_after - storage["primary"].bytes_now == 1000
     assert storage["dr"].bytes_after - storage["dr"].bytes_now == 1000
+
+
+def test_a_copy_whose_manifest_was_deleted_is_broken_backup_drift_and_copied_again() -> None:
+    newest = backup("20261125T030000Z")  # the latest slot: a copy not made yet would not be drift
+    lost = replace(
+        copy_of(newest),
+        state=BackupState.FAILED,
+        has_manifest=False,
+        manifest_lost=True,
+        error="the manifest .backup is gone from a backup that was complete",
+    )
+    config, observed = with_copies([newest], [lost])
+    plan = build_plan(config, observed, NOW)
+    [drift] = [d for d in plan.drift if d.bucket == "dr"]
+    assert drift.type == DriftType.BROKEN_BACKUP and drift.backup == newest.name
+    assert "manifest .backup is gone" in drift.detail and "this plan copies it again" in drift.detail
+    [copy] = [a for a in plan.actions if isinstance(a, CopyAction)]
+    assert copy.backup == newest.name and copy.state == "failed"
