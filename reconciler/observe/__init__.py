@@ -246,8 +246,11 @@ class _BucketCheck:
         self._guard = threading.Lock()
 
     def known_unreachable(self) -> bool:
-        """Already answered, and not there: a schedule's read need not start."""
-        return self._exists.done() and not self.result().reachable
+        """The bucket check already answered that it is not there (or failed): a schedule's read
+        need not start. Never waits (the lock's read may still be under way)."""
+        if not self._exists.done():
+            return False
+        return self._exists.exception() is not None or not self._exists.result()
 
     def result(self) -> BucketState:
         with self._guard:
