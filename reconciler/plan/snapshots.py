@@ -182,13 +182,8 @@ def _decide_one(
         return
     if folder.broken:
         last = folder.last_validation()
-        d.drift.append(
-            Drift(
-                DriftType.BROKEN_BACKUP,
-                f"snapshot {name} failed validation: {last.detail if last else ''}",
-                **common,  # type: ignore[arg-type]
-            )
-        )
+        what = f": {folder.mismatch}" if folder.mismatch else f" failed validation: {last.detail if last else ''}"
+        d.drift.append(Drift(DriftType.BROKEN_BACKUP, f"snapshot {name}{what}", **common))  # type: ignore[arg-type]
     elif not folder.validations:
         d.drift.append(
             Drift(DriftType.UNVALIDATED_BACKUP, f"snapshot {name} is complete but was never validated", **common)  # type: ignore[arg-type]

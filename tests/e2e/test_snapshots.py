@@ -169,6 +169,7 @@ def test_snapshot_deleted_by_hand_is_drift_and_one_removed_from_config_is_kept(
     assert full.code == 2, full.out + full.err
     (broken,) = full.json()["drift"]
     assert broken["type"] == "broken_backup" and "before-reindex" in broken["detail"], broken
+    assert "a file was deleted, added or changed outside the reconciler" in broken["detail"], broken
     s3.put_object(Bucket=s3_bucket.bucket, Key=data, Body=body)
 
     # deleted by hand: drift, and never made again under that name
