@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .cloud import CloudState
@@ -214,9 +215,19 @@ class ScheduleInventory:
     def complete(self) -> list[ObservedBackup]:
         return [b for b in self.backups if b.state == BackupState.COMPLETE and b.kind is not None]
 
+    @cached_property
+    def by_name(self) -> Mapping[str, ObservedBackup]:
+        """Each backup by its folder name, made once: plans, prunes and renderers look backups up
+        per action or per backup, and a scan of the whole inventory each time is quadratic in the
+        number of backups (folder names are unique: they are the keys of the listing)."""
+        return {b.name: b for b in self.backups}
+
+    def find(self, name: str | None) -> ObservedBackup | None:
+        return self.by_name.get(name) if name is not None else None
+
     def chain_of(self, base: str | None) -> list[str]:
         """Names of the bases an incremental on ``base`` needs, nearest first."""
-        by_name = {b.name: b for b in self.backups}
+        by_name = self.by_name
         out: list[str] = []
         while base and base not in out:
             out.append(base)

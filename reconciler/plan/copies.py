@@ -364,7 +364,7 @@ def _prune_copies(
                 reasons[c.name] = f"{c.state.value} copy older than cleanup_after={duration(schedule.cleanup_after)}"
     depends = tuple(a.id for a in planned.values())
     for name in sorted(reasons):
-        folder = next(b for b in copy_inv.backups if b.name == name)
+        folder = copy_inv.by_name[name]
         out.actions.append(
             PruneAction(
                 id=in_copy(prune_id(schedule.service, schedule.name, name), target.bucket),

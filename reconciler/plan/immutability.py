@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from ..model import Action, Config, Drift, DriftType, Held, LockMode, Observed, PruneAction
+from ..model.snapshots import ObservedSnapshot
 from ..model.targets import Selection
 
 
@@ -59,8 +60,11 @@ def hold_locked(
     """The actions without the prunes of backups still locked at ``now``, and those as held."""
     kept: list[Action] = []
     held: list[Held] = []
+    snapshots: dict[tuple[str, str], ObservedSnapshot] = {}
+    for x in observed.snapshots:  # looked up per prune: a scan each time would be quadratic
+        snapshots.setdefault((x.name, x.bucket), x)
     for a in actions:
-        until = _locked_until(config, observed, a) if isinstance(a, PruneAction) else None
+        until = _locked_until(config, observed, snapshots, a) if isinstance(a, PruneAction) else None
         if until is None or until <= now:
             kept.append(a)
             continue
@@ -74,11 +78,13 @@ def hold_locked(
     return kept, held
 
 
-def _locked_until(config: Config, observed: Observed, a: PruneAction) -> datetime | None:
+def _locked_until(
+    config: Config, observed: Observed, snapshots: dict[tuple[str, str], ObservedSnapshot], a: PruneAction
+) -> datetime | None:
     """When the lock of the backup ``a`` prunes ends, as observed: a schedule's backup in its own
     bucket, a copy in a copy bucket, or a snapshot's folder (None: not locked, or not known)."""
     if a.snapshot is not None:
-        snap = next((x for x in observed.snapshots if x.name == a.snapshot and x.bucket == a.bucket), None)
+        snap = snapshots.get((a.snapshot, a.bucket)) if a.bucket is not None else None
         return snap.folder.locked_until if snap is not None and snap.folder is not None else None
     if a.schedule is None or a.schedule not in config.schedules or a.bucket is None:
         return None
@@ -86,5 +92,5 @@ def _locked_until(config: Config, observed: Observed, a: PruneAction) -> datetim
         inv = observed.schedules.get(a.schedule)
     else:
         inv = observed.copies.get(a.schedule, {}).get(a.bucket)
-    found = next((b for b in inv.backups if b.name == a.backup), None) if inv is not None else None
+    found = inv.find(a.backup) if inv is not None else None
     return found.locked_until if found is not None else None

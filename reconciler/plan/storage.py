@@ -80,13 +80,20 @@ def estimate_storage(
         elif isinstance(a, CopyAction):
             # the copy of an export of this same plan has no size yet: it is as large as the export
             after[key] = a.size or exported.get((where[1], a.backup or ""), 0)
-    buckets = sorted(set(sel.buckets) | {k[0] for k in sizes} | {k[0] for k in after})
+    # one pass per total, not one per bucket over every backup
+    totals_now: dict[str, int] = {}
+    for k, v in sizes.items():
+        totals_now[k[0]] = totals_now.get(k[0], 0) + v
+    totals_after: dict[str, int] = {}
+    for k, v in after.items():
+        totals_after[k[0]] = totals_after.get(k[0], 0) + v
+    buckets = sorted(set(sel.buckets) | totals_now.keys() | totals_after.keys())
     out = []
     for bucket in buckets:
         if bucket not in config.buckets:
             continue
-        now_bytes = sum(v for k, v in sizes.items() if k[0] == bucket)
-        after_bytes = sum(v for k, v in after.items() if k[0] == bucket)
+        now_bytes = totals_now.get(bucket, 0)
+        after_bytes = totals_after.get(bucket, 0)
         price = config.buckets[bucket].price_per_gib_month
         out.append(
             StorageEstimate(

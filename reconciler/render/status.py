@@ -90,7 +90,7 @@ def _copies(name: str, copies: Mapping[str, Any], declared: Any) -> dict[str, An
     out: dict[str, str] = {}
     for c in declared:
         inv = copies.get(c.bucket)
-        found = next((b for b in inv.backups if b.name == name), None) if inv is not None else None
+        found = inv.find(name) if inv is not None else None
         if inv is None:
             out[c.bucket] = "unknown"
         elif found is None:
