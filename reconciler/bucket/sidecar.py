@@ -195,7 +195,8 @@ def _list(v: Any) -> list[Any]:
 
 def _name(v: Any) -> str:
     """A name or id: a string, short, one line."""
-    v = _str(v)
+    if not isinstance(v, str):  # _str, inline: a plan reads about ten names per backup
+        raise TypeError(f"expected a string, got {type(v).__name__}")
     if len(v) > MAX_NAME or not v.isprintable():
         raise ValueError(f"{shown(repr(v), 60)} is not a name (too long, or with control characters)")
     return v
@@ -206,7 +207,9 @@ def _opt_name(v: Any) -> str | None:
 
 
 def _names(v: Any) -> tuple[str, ...]:
-    return tuple(_name(x) for x in _list(v))
+    if v is None or v == []:  # most: a scope's tables, a full's chain
+        return ()
+    return tuple([_name(x) for x in _list(v)])
 
 
 def _text(v: Any) -> str:

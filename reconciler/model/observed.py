@@ -111,13 +111,29 @@ class Validation:
     def from_json(cls, d: Mapping[str, Any]) -> Validation:
         files, size = d.get("files"), d.get("bytes")
         return cls(
-            ValidationLevel(d["level"]),
+            _member(_LEVELS, ValidationLevel, d["level"]),
             parse_iso(d["at"]),
-            ValidationResult(d["result"]),
+            _member(_RESULTS, ValidationResult, d["result"]),
             str(d.get("detail", "")),
             files if isinstance(files, int) else None,
             size if isinstance(size, int) else None,
         )
+
+
+#: made once: a plan reads the validations of every backup, and an Enum's call is slow
+_LEVELS = {m.value: m for m in ValidationLevel}
+_RESULTS = {m.value: m for m in ValidationResult}
+
+
+def _member(members: dict[str, Any], enum: Any, value: Any) -> Any:
+    try:
+        return members[value]
+    except (KeyError, TypeError):
+        return enum(value)  # anything else: what the Enum makes of it (its member, or its error)
+
+
+def _at(v: Validation) -> datetime:
+    return v.at
 
 
 #: stronger levels prove more: a drill restores, checksums read every byte, manifest lists
@@ -169,8 +185,10 @@ class ObservedBackup:
     manifest_lost: bool = False
 
     def last_validation(self, level: ValidationLevel | None = None) -> Validation | None:
-        vs = [v for v in self.validations if level is None or v.level == level]
-        return max(vs, key=lambda v: v.at) if vs else None
+        vs = self.validations if level is None else [v for v in self.validations if v.level == level]
+        if len(vs) < 2:  # most backups: asked per backup several times a plan
+            return vs[0] if vs else None
+        return max(vs, key=_at)
 
     def strongest_passed(self) -> Validation | None:
         """The strongest level passed since the last failure (newest of that level)."""

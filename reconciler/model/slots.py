@@ -65,9 +65,16 @@ def parse_backup_name(name: str) -> tuple[datetime, int] | None:
         return None
     d = m.group(1)
     try:  # what strptime(SLOT_FORMAT) reads, without its cost (a plan parses every folder name)
-        slot = datetime(int(d[0:4]), int(d[4:6]), int(d[6:8]), int(d[9:11]), int(d[11:13]), int(d[13:15]), tzinfo=UTC)
+        slot = datetime.fromisoformat(d)  # ISO 8601's basic format, "Z" read as UTC
     except ValueError:
-        return None
+        # digits that are not ASCII (the pattern's \d takes any), or no such date: int() reads
+        # the former as the pattern does, and both refuse the latter
+        try:
+            slot = datetime(
+                int(d[0:4]), int(d[4:6]), int(d[6:8]), int(d[9:11]), int(d[11:13]), int(d[13:15]), tzinfo=UTC
+            )
+        except ValueError:
+            return None
     attempt = int(m.group(2)) if m.group(2) else 1
     if attempt < 2 and m.group(2) is not None:
         return None
