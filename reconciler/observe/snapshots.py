@@ -41,6 +41,12 @@ def observe_snapshots(
     for name in snapshots:
         sn = config.snapshots[name]
         wanted.setdefault(sn.bucket, set()).add(sn.service)
+    if refresh == Refresh.FULL:
+        # a snapshot removed from the config, in a bucket where none is declared any more, is found
+        # by its record: a full refresh (drift) reads the records of every bucket it observes; a
+        # fast one keeps to the buckets of declared snapshots (one request a bucket less)
+        for name in buckets:
+            wanted.setdefault(name, set())
     out: list[ObservedSnapshot] = []
     stale: set[tuple[str, str]] = set()
     for bucket_name in sorted(wanted):

@@ -203,3 +203,13 @@ def test_snapshot_deleted_by_hand_is_drift_and_one_removed_from_config_is_kept(
     ]
     text = run("status", "-f", cfg, "--now", now_text()).out
     assert "before-reindex" in text and "no longer declared" in text
+
+    # the last snapshot of the bucket removed from the config too: drift (a full refresh) still
+    # finds the undeclared one by its record; it is never deleted
+    del doc["snapshots"]
+    doc["schedules"] = {"daily": {"service": "analytics", "bucket": "primary", "databases": [db], "cron": "0 3 * * *"}}
+    write_config(tmp_path / "c.yaml", doc)
+    drift = run("drift", "-f", cfg, "--now", now_text(), "--format", "json")
+    unmanaged = [d for d in drift.json()["drift"] if d["type"] == "unmanaged_backup"]
+    assert len(unmanaged) == 1 and "before-reindex" in unmanaged[0]["detail"], drift.out
+    assert keys(s3, s3_bucket.bucket, kept) == before
