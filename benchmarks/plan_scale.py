@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/plan_scale.py --sizes 10,100,1000 --schedules 4   # the figures
     .venv/bin/python benchmarks/plan_scale.py --sizes 10,50 --schedules 2         # the CI smoke size
+    .venv/bin/python benchmarks/plan_scale.py --sizes 1000,3000 --schedules 4 --no-full \
+        --retention '{keep_daily: 7, keep_weekly: 4}'                            # a plan that prunes most
 
 Every backup has the key layout of a real BACKUP of wide tables (benchmarks/shape.py: 2,357
 objects), replicated through the store seam (``Connections(store_factory=...)``) with S3's
@@ -52,7 +54,7 @@ from reconciler.stores.stats import STATS  # noqa: E402
 LATENCY = 0.0
 
 
-def write_config(path: Path, schedules: int) -> Config:
+def write_config(path: Path, schedules: int, retention: str | None = None) -> Config:
     lines = [
         "version: 1",
         "services:",
@@ -62,7 +64,8 @@ def write_config(path: Path, schedules: int) -> Config:
         "            credentials: {access_key_id: AKIAEXAMPLE, secret_access_key: '${BENCH_SECRET}'}}",
         "schedules:",
     ]
-    lines += [f"  s{i:03d}: {{service: analytics, bucket: primary, every: 1h}}" for i in range(schedules)]
+    extra = f", retention: {retention}" if retention else ""
+    lines += [f"  s{i:03d}: {{service: analytics, bucket: primary, every: 1h{extra}}}" for i in range(schedules)]
     path.write_text("\n".join(lines) + "\n")
     os.environ.setdefault("BENCH_SECRET", "not-a-secret")
     return load_config(str(path))
@@ -88,6 +91,12 @@ def plan_once(config: Config, virtual: VirtualBackups, now: datetime, refresh: R
     build_plan(config, observed, now)
     seen = sum(len(inv.backups) for inv in observed.schedules.values())
     return STATS.total(), seen, STATS.line()
+
+
+def prunes(config: Config, virtual: VirtualBackups, now: datetime) -> int:
+    conns = Connections(config, store_factory=store_factory(virtual), clickhouse_factory=unreachable)  # type: ignore[arg-type]
+    plan = build_plan(config, observe(config, conns, now), now)
+    return sum(1 for a in plan.actions if a.type.value == "prune")
 
 
 def floor(config: Config, virtual: VirtualBackups) -> int:
@@ -118,11 +127,16 @@ def main() -> None:
     ap.add_argument("--schedules", type=int, default=4)
     ap.add_argument("--latency-ms", type=float, default=20.0, help="assumed time of one store request")
     ap.add_argument("--no-full", action="store_true", help="skip the largest full refresh (slow)")
+    ap.add_argument(
+        "--retention",
+        help="each schedule's retention, a YAML mapping (e.g. '{keep_daily: 7}'): the warm plan then prunes "
+        "what it does not keep (none by default: everything is kept)",
+    )
     args = ap.parse_args()
     global LATENCY
     LATENCY = args.latency_ms / 1000
     tmp = Path(tempfile.mkdtemp())
-    config = write_config(tmp / "bench.yaml", args.schedules)
+    config = write_config(tmp / "bench.yaml", args.schedules, args.retention)
     print(
         f"machine: {os.cpu_count()} cores, {os.uname().machine}; store: realistic backups through the store seam, "
         f"{args.latency_ms:g} ms a request"
@@ -138,6 +152,8 @@ def main() -> None:
             f"({size * args.schedules * files:,} objects)"
         )
         warm_t, (warm_req, seen, line) = best(lambda v=virtual, t=now: plan_once(config, v, t, Refresh.FAST))
+        if args.retention:
+            print(f"warm fast plan prunes {prunes(config, virtual, now)} backups (--retention {args.retention})")
         assert seen == size * args.schedules, seen
         floor_t, _ = best(lambda v=virtual: floor(config, v))
         per = (warm_req - 2) / args.schedules  # HeadBucket and the lock are per bucket
