@@ -3,7 +3,8 @@
 
 A file of an incremental backup may live (partly) in its base: ``use_base`` with ``base_size ==
 size`` is wholly in the base and is checked against the base's manifest (the base's own content
-is verified when the base is validated); with ``base_size < size`` the base holds the first
+is verified when the base is validated: the periodic ``checksums_every`` validation plans one for
+each base of the newest incremental's chain, plan/schedules.py); with ``base_size < size`` the base holds the first
 ``base_size`` bytes and this backup the rest, so the base's bytes are read too and the whole file
 is hashed. Files are verified in parallel, each streamed in bounded chunks.
 """

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..model import BackupState, ObservedBackup
+from ..model import ObservedBackup
+from .chains import usable as _usable
 
 
 @dataclass(frozen=True)
@@ -19,10 +20,6 @@ class AsOf:
     backup: ObservedBackup | None
     chain: tuple[str, ...] = ()
     passed_over: tuple[tuple[str, str], ...] = ()
-
-
-def _usable(b: ObservedBackup) -> bool:
-    return b.state == BackupState.COMPLETE and b.kind is not None and not b.broken
 
 
 def resolve_before(backups: Sequence[ObservedBackup], before: datetime) -> AsOf:

@@ -41,9 +41,10 @@ from ..model import (
 )
 from ..model.slots import latest_slot, slot_name
 from ..render.words import ago, duration
+from .chains import Chains, usable
 from .ids import copy_id, in_copy, prune_id, validate_id
 from .retention import Candidate, retain
-from .schedules import ScheduleDecision, due, usable
+from .schedules import ScheduleDecision, due
 
 
 @dataclass
@@ -144,8 +145,9 @@ def _decide_one(
 
     # what may be copied: complete, unbroken, validated (or being validated) source backups
     sources: dict[str, ObservedBackup] = {}
+    source_chains = Chains(inventory)  # an incremental on a broken chain is not worth copying
     for b in inventory.backups:
-        if not usable(b) or b.slot is None:
+        if not source_chains.usable(b) or b.slot is None:
             continue
         if schedule.validate.after_export is not None and not b.validated and b.name not in validates:
             continue
@@ -155,7 +157,7 @@ def _decide_one(
     def good(name: str) -> bool:
         c = by_copy.get(name)
         src = sources.get(name)
-        if c is None or not usable(c):
+        if c is None or not usable(c):  # its own state: a broken base copy is copied again itself
             return False
         return src is None or same_source(c, src, src_location(name))
 
@@ -397,7 +399,8 @@ def _validate_copies(
     there passed the level within ``every``, the newest complete copy (or the newest this plan
     makes, after its copy) is validated in the copy bucket and the result recorded in its sidecar.
     A copy this plan verifies at checksums level needs no second read."""
-    complete = [b for b in copy_inv.backups if usable(b) and b.slot is not None and b.name not in pruned]
+    chains = Chains(copy_inv)
+    complete = [b for b in copy_inv.backups if chains.usable(b) and b.slot is not None and b.name not in pruned]
     names = {b.name for b in complete} | set(planned)
     newest = max(names, key=lambda n: (slots.get(n, now), n), default=None)
     if newest is None:

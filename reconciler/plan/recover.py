@@ -41,7 +41,8 @@ def recovering(bucket: Bucket, inventory: ScheduleInventory) -> list[ObservedBac
     return [b for b in inventory.backups if b.state == BackupState.DELETED and b.recoverable is True]
 
 
-def deleted_drift(schedule: Schedule, bucket: Bucket, b: ObservedBackup) -> Drift:
+def deleted_drift(schedule: Schedule, bucket: Bucket, b: ObservedBackup, needed: bool = False) -> Drift:
+    """``needed``: a backup the plan keeps builds on it (then nothing of it is pruned)."""
     why = b.error or "the manifest .backup was deleted outside an apply"
     if b.recoverable is True and bucket.immutability is not None and bucket.immutability.recover_deleted:
         then = "this plan recovers it (recover_deleted)"
@@ -49,6 +50,11 @@ def deleted_drift(schedule: Schedule, bucket: Bucket, b: ObservedBackup) -> Drif
         then = (
             f"set immutability.recover_deleted: true on bucket {schedule.bucket} to recover it, "
             "or remove the delete markers by hand"
+        )
+    elif b.recoverable is False and needed:
+        then = (
+            "what is left of it is kept while a kept incremental builds on it (those are broken_backup), "
+            f"and pruned after cleanup_after={duration(schedule.cleanup_after)} once none does"
         )
     elif b.recoverable is False:
         then = f"what is left of it is pruned after cleanup_after={duration(schedule.cleanup_after)}"

@@ -19,9 +19,10 @@ from ..model import (
     iso,
 )
 from .asof import resolve_before
+from .chains import Chains
 from .cloud_restore import decide_cloud_restore
 from .ids import restore_id, validate_id
-from .schedules import ScheduleDecision, usable
+from .schedules import ScheduleDecision
 
 
 def decide_restore(
@@ -54,7 +55,8 @@ def decide_restore(
     decision = decisions.get(sched.name)
     planned = decision.export if decision else None
     depends: tuple[str, ...] = ()
-    complete = [b for b in inv.backups if usable(b)]
+    chains = Chains(inv)  # `latest` and a named backup need their whole chain of bases
+    complete = [b for b in inv.backups if chains.usable(b)]
     chain: list[str] | None = None
     asof = ""
     if restore.source.before is not None:

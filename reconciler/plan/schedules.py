@@ -22,6 +22,7 @@ from ..model import (
 )
 from ..model.slots import latest_slot, previous_slot, slot_name
 from ..render.words import ago, describe_schedule, duration
+from .chains import Chains, usable
 from .ids import export_id, prune_id, validate_id
 from .recover import deleted_drift, deleted_prune_reason, recover_actions, recovering
 from .retention import Candidate, retain
@@ -36,9 +37,7 @@ class ScheduleDecision:
     export: ExportAction | None = None
 
 
-def usable(b: ObservedBackup) -> bool:
-    """Complete, ours, and not known to be broken: something a restore or a chain can use."""
-    return b.state == BackupState.COMPLETE and b.kind is not None and not b.broken
+__all__ = ["ScheduleDecision", "decide_schedule", "due", "usable"]
 
 
 def decide_schedule(
@@ -55,7 +54,8 @@ def decide_schedule(
     managed_complete = [b for b in inventory.backups if b.state == BackupState.COMPLETE and b.kind is not None]
     newest = max(managed_complete, key=lambda b: (b.slot or now, b.attempt), default=None)
 
-    _drift_of_backups(schedule, bucket, inventory, d)
+    chains = Chains(inventory)
+    _drift_of_backups(schedule, bucket, inventory, chains, d)
     recovered = recovering(bucket, inventory)
     for b in recovered:
         d.actions += recover_actions(schedule, bucket, b)
@@ -106,7 +106,7 @@ def decide_schedule(
     else:
         attempt = max((b.attempt for b in in_slot), default=0) + 1
         name = slot_name(latest, attempt)
-        kind, base, why_full = _kind(schedule, inventory)
+        kind, base, why_full = _kind(schedule, inventory, chains)
         reason = _export_reason(schedule, latest, newest, in_slot, now)
         if why_full:
             reason += f"; {why_full}"
@@ -125,8 +125,8 @@ def decide_schedule(
                 why += f" (checksums are due: checksums_every={duration(schedule.validate.checksums_every)})"  # type: ignore[arg-type]
             d.actions.append(_validate_action(schedule, bucket, name, after, (action.id,), why))
 
-    pruned = _decide_prunes(schedule, bucket, inventory, now, d)
-    _decide_validations(schedule, bucket, managed_complete, pruned, now, checksums_due, drill_reachable, d)
+    pruned = _decide_prunes(schedule, bucket, inventory, chains, now, d)
+    _decide_validations(schedule, bucket, inventory, chains, pruned, now, checksums_due, drill_reachable, d)
     return d
 
 
@@ -168,7 +168,8 @@ def due(every: timedelta | None, backups: list[ObservedBackup], level: Validatio
 def _decide_validations(
     schedule: Schedule,
     bucket: Bucket,
-    complete: list[ObservedBackup],
+    inventory: ScheduleInventory,
+    chains: Chains,
     pruned: set[str],
     now: datetime,
     checksums_due: bool,
@@ -176,9 +177,11 @@ def _decide_validations(
     d: ScheduleDecision,
 ) -> None:
     """Validate what was never validated; run due checksums on the newest backup (when no export
-    does it); drill the newest backup when a drill is due (after its validation, if planned)."""
+    does it) and on the bases of its chain not checked within ``checksums_every``; drill the
+    newest backup when a drill is due (after its validation, if planned)."""
+    complete = inventory.complete()
     level = schedule.validate.after_export
-    planned = {a.backup: a for a in d.actions if isinstance(a, ValidateAction)}
+    planned: dict[str, ValidateAction] = {a.backup or "": a for a in d.actions if isinstance(a, ValidateAction)}
     if level is not None:
         for b in complete:
             if b.validations or b.name in pruned:
@@ -186,15 +189,27 @@ def _decide_validations(
             a = _validate_action(schedule, bucket, b.name, level, (), "complete but never validated")
             d.actions.append(a)
             planned[b.name] = a
-    kept = [b for b in complete if b.name not in pruned and usable(b)]
-    if checksums_due and d.export is None and kept:
-        newest = kept[-1]
-        why = f"checksums are due (checksums_every={duration(schedule.validate.checksums_every)})"  # type: ignore[arg-type]
-        a = _validate_action(schedule, bucket, newest.name, ValidationLevel.CHECKSUMS, (), why)
-        if newest.name in planned:
-            d.actions.remove(planned[newest.name])
-        d.actions.append(a)
-        planned[newest.name] = a
+    kept = [b for b in complete if b.name not in pruned and chains.usable(b)]
+    every = schedule.validate.checksums_every
+    if checksums_due and every is not None:
+        why = f"checksums are due (checksums_every={duration(every)})"
+        head: ObservedBackup | None = None
+        if d.export is None and kept:
+            head = kept[-1]
+            _plan_checksums(schedule, bucket, head.name, why, planned, d)
+        # an incremental's checksums read only what it stores: its bases' bytes are proved by
+        # their own validations, so the periodic one covers each base not checked within D
+        chain = d.export.chain if d.export is not None else inventory.chain_of(head.base if head else None)
+        of = d.export.backup if d.export is not None else (head.name if head else "")
+        for name in chain:
+            base = inventory.find(name)
+            if base is None or not chains.usable(base) or name in pruned:
+                continue
+            passed = base.last_ok(ValidationLevel.CHECKSUMS)
+            if passed is not None and now - min(passed, now) < every:
+                continue
+            since = f"last passed {ago(min(passed, now), now)}" if passed else "never passed"
+            _plan_checksums(schedule, bucket, name, f"{why}; a base of {of} ({since})", planned, d)
     drill = schedule.validate.drill
     if drill is None or not due(drill.every, complete, ValidationLevel.DRILL, now):
         return
@@ -216,6 +231,17 @@ def _decide_validations(
         f"a restore drill is due (drill.every={duration(drill.every)}, {since})",
     )
     d.actions.append(replace(a, id=a.id + "/drill", drill_service=drill.service))
+
+
+def _plan_checksums(
+    schedule: Schedule, bucket: Bucket, backup: str, why: str, planned: dict[str, ValidateAction], d: ScheduleDecision
+) -> None:
+    """A checksums validation of ``backup``, in place of the one the plan had for it."""
+    a = _validate_action(schedule, bucket, backup, ValidationLevel.CHECKSUMS, (), why)
+    if backup in planned:
+        d.actions.remove(planned[backup])
+    d.actions.append(a)
+    planned[backup] = a
 
 
 def _validate_action(
@@ -240,7 +266,7 @@ def _validate_action(
     )
 
 
-def _kind(schedule: Schedule, inventory: ScheduleInventory) -> tuple[str, str | None, str]:
+def _kind(schedule: Schedule, inventory: ScheduleInventory, chains: Chains) -> tuple[str, str | None, str]:
     """(kind, base, why a full was chosen where an incremental was possible)."""
     n = schedule.full_every
     if not n or n <= 1:
@@ -251,17 +277,11 @@ def _kind(schedule: Schedule, inventory: ScheduleInventory) -> tuple[str, str | 
     prev = managed[-1]
     if not usable(prev):
         return "full", None, f"full: the newest backup {prev.name} is broken"
+    if (problem := chains.problem(prev)) is not None:  # never build on a chain a restore cannot read
+        return "full", None, f"full: the newest backup {prev.name} cannot be restored: {problem}"
     if not prev.validated and schedule.validate.after_export is not None:
         return "full", None, f"full: the newest backup {prev.name} is not validated"
-    # length of the chain that ends at prev
-    by_name = {b.name: b for b in inventory.backups}
-    length, cur = 1, prev
-    while cur.kind == "incremental" and cur.base:
-        base = by_name.get(cur.base)
-        if base is None or not usable(base):
-            return "full", None, f"full: the chain of {prev.name} misses its base {cur.base}"
-        length, cur = length + 1, base
-    if length >= n:
+    if len(inventory.chain_of(prev.name)) >= n:  # the chain that ends at prev, prev included
         return "full", None, ""
     return "incremental", prev.name, ""
 
@@ -283,7 +303,9 @@ def _export_reason(
     return f"{head}; the newest is {newest.name} ({ago(newest.slot, now)})"
 
 
-def _drift_of_backups(schedule: Schedule, bucket: Bucket, inventory: ScheduleInventory, d: ScheduleDecision) -> None:
+def _drift_of_backups(
+    schedule: Schedule, bucket: Bucket, inventory: ScheduleInventory, chains: Chains, d: ScheduleDecision
+) -> None:
     for b in inventory.backups:
         common = dict(schedule=schedule.name, service=schedule.service, backup=b.name)
         if b.state == BackupState.DELETED:
@@ -312,6 +334,11 @@ def _drift_of_backups(schedule: Schedule, bucket: Bucket, inventory: ScheduleInv
             last = b.last_validation()
             detail = last.detail if last else ""
             d.drift.append(Drift(DriftType.BROKEN_BACKUP, f"{b.name} failed validation: {detail}", **common))  # type: ignore[arg-type]
+        elif b.state == BackupState.COMPLETE and b.kind is not None and (problem := chains.problem(b)) is not None:
+            # its own files may all be there: a restore still reads its bases, and fails
+            d.drift.append(
+                Drift(DriftType.BROKEN_BACKUP, f"{b.name}: {problem}: it cannot be restored", **common)  # type: ignore[arg-type]
+            )
         elif b.state == BackupState.COMPLETE and not b.validations and schedule.validate.after_export is not None:
             d.drift.append(
                 Drift(DriftType.UNVALIDATED_BACKUP, f"{b.name} is complete but was never validated", **common)
@@ -319,13 +346,20 @@ def _drift_of_backups(schedule: Schedule, bucket: Bucket, inventory: ScheduleInv
 
 
 def _decide_prunes(
-    schedule: Schedule, bucket: Bucket, inventory: ScheduleInventory, now: datetime, d: ScheduleDecision
+    schedule: Schedule,
+    bucket: Bucket,
+    inventory: ScheduleInventory,
+    chains: Chains,
+    now: datetime,
+    d: ScheduleDecision,
 ) -> set[str]:
     """Prune actions for what retention no longer keeps, failed/abandoned attempts older than
-    ``cleanup_after``, unfinished prunes, and (only if asked) unmanaged folders. All of them wait
-    for this plan's export of the schedule, if there is one."""
+    ``cleanup_after``, unfinished prunes, and (only if asked) unmanaged folders; never a base
+    (at any depth, whatever its state) of a backup the plan keeps. All of them wait for this
+    plan's export of the schedule, if there is one."""
     candidates = [
-        Candidate(b.name, b.slot, b.kind or "full", b.base, b.validated)
+        # an incremental on a broken chain is not validated for the floors: it cannot be restored
+        Candidate(b.name, b.slot, b.kind or "full", b.base, b.validated and chains.problem(b) is None)
         for b in inventory.backups
         if b.state == BackupState.COMPLETE and b.kind is not None and b.slot is not None
     ]
@@ -349,6 +383,20 @@ def _decide_prunes(
             reasons[b.name] = why
         elif b.state == BackupState.UNMANAGED and schedule.prune_unmanaged and not b.foreign:
             reasons[b.name] = "no reconciler sidecar, and the schedule sets prune_unmanaged: true"
+    # retention keeps the complete bases of what it keeps; a base in another state (deleted with
+    # nothing left to recover, failed, an unfinished prune) is kept too while a kept backup names
+    # it, so that the incremental's broken_backup drift keeps naming what is wrong, and what is
+    # left of the base stays for whoever repairs it; it goes once nothing kept needs it
+    needed = set(d.export.chain) if d.export is not None else set()
+    for b in inventory.backups:
+        if b.state == BackupState.COMPLETE and b.kind == "incremental" and b.name not in reasons:
+            base = b.base
+            while base and base not in needed:  # a chain met before is not walked again
+                needed.add(base)
+                found = inventory.find(base)
+                base = found.base if found is not None else None
+    reasons = {n: r for n, r in reasons.items() if n not in needed}
+    _say_held(schedule, bucket, inventory, needed, d)
     sizes = {b.name: b.total_size for b in inventory.backups}
     states = {b.name: b.state.value for b in inventory.backups}
     depends = (d.export.id,) if d.export is not None else ()
@@ -368,3 +416,14 @@ def _decide_prunes(
             )
         )
     return set(reasons)
+
+
+def _say_held(
+    schedule: Schedule, bucket: Bucket, inventory: ScheduleInventory, needed: set[str], d: ScheduleDecision
+) -> None:
+    """A deleted base a kept backup needs says, in its drift, that it is kept (not pruned after
+    ``cleanup_after``)."""
+    for i, x in enumerate(d.drift):
+        b = inventory.find(x.backup) if x.type == DriftType.DELETED_BACKUP and x.backup in needed else None
+        if b is not None:
+            d.drift[i] = deleted_drift(schedule, bucket, b, needed=True)

@@ -200,7 +200,19 @@ def test_planned_prunes_keep_everything_the_policy_and_the_floors_need(
     by_name = {b.name: b for b in history}
 
     complete = [b for b in history if b.state == BackupState.COMPLETE]
-    cands = [Candidate(b.name, b.slot, b.kind or "full", b.base, b.validated) for b in complete if b.slot]
+
+    def whole(b: ObservedBackup) -> bool:  # every base down to the full complete and unbroken
+        seen: set[str] = set()
+        while b.kind == "incremental" and b.base and b.name not in seen:
+            seen.add(b.name)
+            base = by_name.get(b.base)
+            if base is None or base.state != BackupState.COMPLETE or base.kind is None or base.broken:
+                return False
+            b = base
+        return b.name not in seen
+
+    # an incremental on a broken chain cannot be restored: it is not validated for the floors
+    cands = [Candidate(b.name, b.slot, b.kind or "full", b.base, b.validated and whole(b)) for b in complete if b.slot]
     for e in exports:
         cands.append(Candidate(e.backup or "", now, e.kind, e.base, False, complete=False))
     by_rules = oracle_rules(policy, cands)
