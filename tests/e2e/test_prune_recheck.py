@@ -1,9 +1,11 @@
 """Before prunes run, apply re-checks in the bucket the backups retention keeps: a fast refresh
 trusts the index for settled folders, so a manifest deleted behind the reconciler's back must not
-let a good backup be pruned."""
+let a good backup be pruned. And a full refresh that sees a base of kept incrementals deleted
+keeps what is left of it, and reports the incrementals broken."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,28 +17,30 @@ from tests.support.e2e import keys, run, s3_bucket_doc, small_source, write_conf
 
 
 @pytest.fixture
-def cfg(
+def make_cfg(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     s3_server: Any,
     s3_bucket: Bucket,
     chdb_dsn: str,
     ch: clickhouse.ClickHouse,
-) -> str:
+) -> Callable[..., str]:
     db = small_source(monkeypatch, s3_server, chdb_dsn, ch, "recheck")
-    schedule = {
-        "service": "analytics",
-        "bucket": "primary",
-        "databases": [db],
-        "every": "1h",
-        "retention": {"keep_last": 2},
-    }
-    doc = {
-        "services": {"analytics": {"dsn": "${TEST_DSN}"}},
-        "buckets": {"primary": s3_bucket_doc(s3_bucket)},
-        "schedules": {"hourly": schedule},
-    }
-    return str(write_config(tmp_path / "c.yaml", doc))
+
+    def make(**schedule: Any) -> str:
+        doc = {
+            "services": {"analytics": {"dsn": "${TEST_DSN}"}},
+            "buckets": {"primary": s3_bucket_doc(s3_bucket)},
+            "schedules": {"hourly": {"service": "analytics", "bucket": "primary", "databases": [db], **schedule}},
+        }
+        return str(write_config(tmp_path / "c.yaml", doc))
+
+    return make
+
+
+@pytest.fixture
+def cfg(make_cfg: Callable[..., str]) -> str:
+    return make_cfg(every="1h", retention={"keep_last": 2})
 
 
 PREFIX = "clickhouse/analytics/hourly/"
@@ -74,3 +78,22 @@ def test_prunes_run_when_the_kept_backups_are_there(cfg: str, s3_server: Any, s3
         assert r.code == 0, r.out + r.err
     folders = {k[len(PREFIX) :].split("/")[0] for k in keys(s3_server.client(), s3_bucket.bucket, PREFIX)}
     assert folders == {"20261125T010000Z", "20261125T020000Z"}
+
+
+def test_a_deleted_base_of_kept_incrementals_is_kept_and_they_are_broken(
+    make_cfg: Callable[..., str], s3_server: Any, s3_bucket: Bucket
+) -> None:
+    cfg = make_cfg(every="1h", incremental={"full_every": 3}, retention={"keep_last": 5})
+    for hour in range(3):  # a full 00, then incrementals 01 <- 02
+        assert run("apply", "-f", cfg, "--now", f"2026-11-25T0{hour}:30:00Z", "--auto-approve").code == 0
+    # the full loses its manifest on a bucket without versions: nothing of it can be recovered
+    s3_server.client().delete_object(Bucket=s3_bucket.bucket, Key=PREFIX + "20261125T000000Z/.backup")
+
+    # a day later (past cleanup_after), a full refresh
+    plan = run("plan", "-f", cfg, "--now", "2026-11-26T02:30:00Z", "--refresh", "full", "--format", "json").json()
+    assert not [a for a in plan["actions"] if a["type"] == "prune"], plan["actions"]
+    broken = {d["backup"]: d["detail"] for d in plan["drift"] if d["type"] == "broken_backup"}
+    assert set(broken) == {"20261125T010000Z", "20261125T020000Z"}, plan["drift"]
+    assert "its base 20261125T000000Z is deleted" in broken["20261125T020000Z"]
+    (export,) = [a for a in plan["actions"] if a["type"] == "export"]
+    assert (export["kind"], export["base"]) == ("full", None)
