@@ -54,7 +54,24 @@ class SchemaName(str, Enum):
 
 
 FileOpt = Annotated[Path, typer.Option("-f", "--file", help="The desired-state YAML file.")]
-NowOpt = Annotated[str | None, typer.Option("--now", help="Decide as of this time (ISO 8601, UTC if no zone).")]
+
+
+def _check_now(value: str | None) -> str | None:
+    """A bad ``--now`` is a usage mistake: said as one, before any file is read."""
+    from .model import parse_iso
+
+    if value is not None:
+        try:
+            parse_iso(value)
+        except ValueError:
+            raise typer.BadParameter(f"{value!r} is not an ISO 8601 time such as 2026-11-25T03:00:00Z") from None
+    return value
+
+
+NowOpt = Annotated[
+    str | None,
+    typer.Option("--now", help="Decide as of this time (ISO 8601, UTC if no zone).", callback=_check_now),
+]
 TargetOpt = Annotated[list[str] | None, typer.Option("--target", help="Only these services, schedules, restores.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
 StatsOpt = Annotated[bool, typer.Option("--stats", help="Print the storage requests made, by kind, to stderr.")]

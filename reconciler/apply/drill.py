@@ -30,6 +30,7 @@ from ..model import (
 from ..redact import redact
 from .checksums import BackupFiles, ChecksumProblem, load_backup, segments
 from .context import ApplyContext, operation_id
+from .restore import create_databases
 from .sidecar_io import base_folder_of, read_sidecar, record_validation
 
 
@@ -121,6 +122,7 @@ def run_drill(ctx: ApplyContext, action: ValidateAction) -> Outcome:
         sql = restore_sql(
             scope, renames, destination_sql(bucket, folder), op_id, False, base_sql, from_copy and bool(base_sql)
         )
+        create_databases(ch, scope, renames.values())  # dropped below, as the RESTORE's would be
         ch.start(sql, op_id)
         op = ch.wait(op_id, on_poll=lambda o: ctx.console.action_progress(action, f"drill {o.status}"))
         if not op.succeeded:

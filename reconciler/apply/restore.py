@@ -3,19 +3,24 @@
 An attempt of an apply that is gone is first looked up in ``system.backups`` (a server keeps
 running a RESTORE whose client died): while it runs it is waited for; if it restored this same
 backup for this same declaration it is adopted (recorded as done, not run twice); otherwise what
-it wrote is removed and the restore runs again."""
+it wrote is removed and the restore runs again. A RESTORE that ended failed is recorded with its
+error, and undone the same way by the next attempt. The target databases of a table-scope backup
+are created first (``RESTORE TABLE ... AS`` does not create them) and recorded as created by the
+attempt."""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from ..bucket import layout
 from ..bucket.records import RestoreAttempt, RestoreDone
 from ..bucket.sidecar import Sidecar
-from ..clickhouse import ClickHouse
+from ..clickhouse import ClickHouse, NoAnswer, OperationGone
 from ..clickhouse.manifest import ManifestError, parse_manifest
-from ..clickhouse.sql import SYSTEM_DATABASES, destination_sql, quote_ident, restore_sql
+from ..clickhouse.sql import SYSTEM_DATABASES, create_database_sql, destination_sql, quote_ident, restore_sql
 from ..errors import ReconcilerError
 from ..model import Outcome, OutcomeStatus, Provider, RestoreAction, Scope
 from ..redact import redact
@@ -100,6 +105,12 @@ def run_restore(ctx: ApplyContext, action: RestoreAction) -> Outcome:
     )
     store.write(record_key, attempt.encode())
     op_id = operation_id("restore", location, name, salt=ctx.run_id)
+
+    def attempt_failed(error: str) -> Outcome:
+        # the attempt ended: the next plan says it failed and why, not that it "did not finish"
+        store.write(record_key, replace(attempt, error=error).encode())
+        return failed(error)
+
     base = action.base
     base_sql = destination_sql(bucket, layout.backup_prefix(bucket, source_service, folders, base)) if base else None
     own = ctx.config.schedules[action.schedule].bucket if action.schedule else action.bucket
@@ -108,17 +119,28 @@ def run_restore(ctx: ApplyContext, action: RestoreAction) -> Outcome:
         scope, renames, destination_sql(bucket, key), op_id, allow_non_empty, base_sql, from_copy and bool(base)
     )
     try:
+        create_databases(ch, scope, attempt.absent_databases)
         ch.start(sql, op_id)
         op = ch.wait(op_id, on_poll=lambda o: ctx.console.action_progress(action, o.status))
+    except (NoAnswer, OperationGone) as e:
+        return failed(redact(e.message))  # what ClickHouse did is unknown: the attempt may still run
     except ReconcilerError as e:
-        return failed(redact(e.message))
+        return attempt_failed(redact(e.message))
     if not op.succeeded:
-        return failed(f"{op.status}: {redact(op.error)}")
+        return attempt_failed(f"{op.status}: {redact(op.error)}")
 
     finished = ctx.clock()
     store.write(record_key, _done(ctx, action, location, op_id, finished).encode())
     detail = f"restored {len(writes)} tables from {action.backup}" + (f" ({undone})" if undone else "")
     return Outcome(action.id, OutcomeStatus.DONE, detail, started, finished, {"tables": len(writes)})
+
+
+def create_databases(ch: ClickHouse, scope: Scope, databases: Iterable[str]) -> None:
+    """Create the target databases of a table-scope RESTORE (``RESTORE TABLE a.t AS b.t`` fails
+    when ``b`` is absent; ``RESTORE DATABASE`` creates its own)."""
+    if scope.tables:
+        for db in databases:
+            ch.command(create_database_sql(db))
 
 
 def _done(ctx: ApplyContext, action: RestoreAction, location: str, op_id: str, at: datetime) -> RestoreDone:
@@ -156,8 +178,9 @@ def _adopt(ch: ClickHouse, prior: RestoreAttempt, action: RestoreAction, prior_l
 
 
 def _undo_interrupted_attempt(ch: ClickHouse, prior: RestoreAttempt | None) -> str:
-    """Remove what an earlier attempt that did not finish wrote: only the tables it recorded as
-    absent or empty before it started, and the databases it created (if nothing else is in them)."""
+    """Remove what an earlier attempt that did not finish, or failed, wrote: only the tables it
+    recorded as absent or empty before it started, and the databases it created (absent before
+    it started; dropped only if nothing else is in them)."""
     if prior is None:
         return ""
 
@@ -173,4 +196,5 @@ def _undo_interrupted_attempt(ch: ClickHouse, prior: RestoreAttempt | None) -> s
         if not ch.table_rows(db):
             ch.command(f"DROP DATABASE IF EXISTS {quote_ident(db)} SYNC")
     n = len(prior.absent_tables) + len(prior.empty_tables)
-    return f"first undid {n} tables written by the interrupted attempt of run {prior.run_id}"
+    how = "failed" if prior.error else "interrupted"
+    return f"first undid {n} tables written by the {how} attempt of run {prior.run_id}"

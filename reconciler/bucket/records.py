@@ -48,6 +48,12 @@ def _names(d: Mapping[str, Any], key: str) -> list[str]:
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
+def _optional_text(d: Mapping[str, Any], key: str) -> str | None:
+    """An optional message (one line, shown in plans): anything else reads as absent."""
+    value = d.get(key)
+    return value[:1000] if isinstance(value, str) and value.isprintable() else None
+
+
 # --------------------------------------------------------------------------------------------
 # The apply lock
 # --------------------------------------------------------------------------------------------
@@ -112,8 +118,10 @@ class RestoreRecordState(str, Enum):
 @dataclass(frozen=True)
 class RestoreAttempt:
     """What an attempt under way may write without touching anything of the user's: the tables
-    absent or empty when it started, and the databases it creates. If the apply dies, the next
-    one removes exactly these before restoring again."""
+    absent or empty when it started, and the databases absent then, which the attempt creates
+    (RESTORE DATABASE does; before a RESTORE TABLE the reconciler does). If the apply dies, or
+    the RESTORE fails (``error``: ClickHouse's one line), the next one removes exactly these
+    before restoring again: never a database that existed before the attempt."""
 
     restore: str
     backup: str
@@ -123,22 +131,23 @@ class RestoreAttempt:
     absent_tables: Sequence[str] = ()
     empty_tables: Sequence[str] = ()
     absent_databases: Sequence[str] = ()
+    error: str | None = None
 
     def encode(self) -> bytes:
-        return json.dumps(
-            {
-                "restore": self.restore,
-                "backup": self.backup,
-                "spec_digest": self.spec_digest,
-                "state": RestoreRecordState.IN_PROGRESS.value,
-                "started_at": iso(self.started_at),
-                "run_id": self.run_id,
-                "absent_tables": list(self.absent_tables),
-                "empty_tables": list(self.empty_tables),
-                "absent_databases": list(self.absent_databases),
-            },
-            indent=2,
-        ).encode()
+        doc: dict[str, Any] = {
+            "restore": self.restore,
+            "backup": self.backup,
+            "spec_digest": self.spec_digest,
+            "state": RestoreRecordState.IN_PROGRESS.value,
+            "started_at": iso(self.started_at),
+            "run_id": self.run_id,
+            "absent_tables": list(self.absent_tables),
+            "empty_tables": list(self.empty_tables),
+            "absent_databases": list(self.absent_databases),
+        }
+        if self.error is not None:
+            doc["error"] = self.error
+        return json.dumps(doc, indent=2).encode()
 
     @classmethod
     def decode(cls, data: bytes) -> RestoreAttempt | None:
@@ -156,6 +165,7 @@ class RestoreAttempt:
                 absent_tables=_names(d, "absent_tables"),
                 empty_tables=_names(d, "empty_tables"),
                 absent_databases=_names(d, "absent_databases"),
+                error=_optional_text(d, "error"),
             )
         except MALFORMED:
             return None
@@ -201,6 +211,7 @@ def decode_restore_record(data: bytes) -> RestoreRecord:
             done_at=parse_iso(_field(d, "started_at" if in_progress else "done_at")),
             run_id=_field(d, "run_id"),
             in_progress=in_progress,
+            error=_optional_text(d, "error") if in_progress else None,
         )
     except MALFORMED as e:
         raise ValueError(f"{e.__class__.__name__}") from None

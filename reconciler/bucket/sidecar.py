@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from ..clickhouse.errortext import error_line
 from ..model import Scope, Validation, iso, parse_iso
 from .copy_record import CopySource
 
@@ -137,7 +138,7 @@ class Sidecar:
                 operation_id=_name(op.get("id", "")),
                 state=_STATES[_choice(d["state"], _STATE_NAMES)],
                 operation_status=_opt_name(op.get("status")),
-                error=None if op.get("error") is None else _text(op.get("error")),
+                error=None if op.get("error") is None else _text(error_line(_str(op.get("error")))),
                 num_files=_opt_int(sizes.get("num_files")),
                 total_size=_opt_int(sizes.get("total_size")),
                 stored_files=_opt_int(sizes.get("stored_files")),

@@ -19,6 +19,7 @@ from ..errors import ClickHouseError, ServiceUnreachable, TemporaryError
 from ..model import UTC, Operation, Service
 from ..redact import redact
 from ..retry import DEFAULT_POLICY, RetryPolicy
+from .errortext import error_line
 from .sql import operations_sql, quote_string
 
 _CODE = re.compile(r"Code:\s*(\d+)")
@@ -44,9 +45,8 @@ def _transient(e: BaseException, code: int | None) -> bool:
 def _clean_error(e: BaseException) -> tuple[str, int | None]:
     text = redact(str(e)).strip()
     m = _CODE.search(text)
-    # clickhouse-connect appends the whole HTTP response; the first line holds ClickHouse's words
-    first = text.splitlines()[0] if text else e.__class__.__name__
-    return first[:1000], int(m.group(1)) if m else None
+    # clickhouse-connect appends the whole HTTP response, ClickHouse a stack trace: one line is kept
+    return error_line(text) or e.__class__.__name__, int(m.group(1)) if m else None
 
 
 class NoAnswer(ClickHouseError):
@@ -112,7 +112,7 @@ class ClickHouse:
                 id=str(r[0]),
                 name=redact(str(r[1])),
                 status=str(r[2]),
-                error=redact(str(r[3] or "")),
+                error=error_line(redact(str(r[3] or ""))),
                 start_time=_utc(r[4]),
                 end_time=_utc(r[5]),
                 num_files=int(r[6] or 0),

@@ -161,6 +161,14 @@ def restore_sql(
     return f"RESTORE {what} FROM {source}{_settings(settings)} ASYNC"
 
 
+def create_database_sql(name: str) -> str:
+    """The database a table-scope RESTORE writes into: ``RESTORE TABLE a.t AS b.t`` does not create
+    ``b`` (``RESTORE DATABASE`` does). No engine is named, so the server's default applies
+    (``default_database_engine``: Atomic on ClickHouse 26.9 and chdb 4.4, as a restored database
+    has), and ClickHouse Cloud's own default there."""
+    return f"CREATE DATABASE IF NOT EXISTS {quote_ident(name)}"
+
+
 def operations_sql(ids: list[str]) -> str:
     cols = "id, name, status, error, start_time, end_time, num_files, total_size, num_entries, uncompressed_size"
     return f"SELECT {cols} FROM system.backups WHERE id IN ({', '.join(quote_string(i) for i in ids)})"

@@ -262,6 +262,7 @@ class RestoreRecord:
     done_at: datetime  # for an attempt under way: when it started
     run_id: str
     in_progress: bool = False  # an attempt started and has not recorded its end
+    error: str | None = None  # of an attempt: its RESTORE ended and failed, with this error
 
 
 @dataclass(frozen=True)

@@ -25,4 +25,6 @@ def parse_now(value: str | None) -> datetime:
     try:
         return parse_iso(value)
     except ValueError:
-        raise ReconcilerError(f"--now {value!r} is not an ISO 8601 time such as 2026-11-25T03:00:00Z") from None
+        raise ReconcilerError(
+            f"{value!r} is not an ISO 8601 time such as 2026-11-25T03:00:00Z", where="--now"
+        ) from None

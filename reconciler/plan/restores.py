@@ -166,6 +166,11 @@ class PriorRestore:
         r = self.record
         if r is None:
             return f"declared restore not done yet: {what}{suffix}"
+        if r.in_progress and r.error:
+            return (
+                f"the attempt of run {r.run_id} started {r.done_at:%Y-%m-%d %H:%M}Z failed: {r.error}; "
+                f"what it wrote is removed and the restore runs again: {what}"
+            )
         if r.in_progress:
             return (
                 f"an attempt of run {r.run_id} started {r.done_at:%Y-%m-%d %H:%M}Z and did not finish; "

@@ -215,11 +215,15 @@ def cloud_status_lines(cloud: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _count(n: int, plural: str) -> str:
+    """``1 schedule``, ``2 schedules``, ``0 restores`` (each section's name is its plural + s)."""
+    return f"{n} {plural[:-1] if n == 1 else plural}"
+
+
 def validate_text(file: str, sections: dict[str, int], unset: tuple[tuple[str, str], ...]) -> str:
     """``validate``: the counts, and a note naming each variable that is not set here."""
-    counts = ", ".join(f"{sections.get(k, 0)} {k}" for k in ("services", "buckets", "schedules", "restores"))
-    if sections.get("snapshots"):
-        counts += f", {sections['snapshots']} snapshots"
+    kinds = ["services", "buckets", "schedules", "restores"] + (["snapshots"] if sections.get("snapshots") else [])
+    counts = ", ".join(_count(sections.get(k, 0), k) for k in kinds)
     lines = [f"{file}: valid ({counts})"]
     if unset:
         uses = ", ".join(f"{name} ({where})" for name, where in unset)

@@ -161,6 +161,11 @@ def test_plan_apply_drift_status_exit_codes(tmp_path: Path, s3_server: Any, s3_b
             "error: invalid value for --parallelism: Input should be greater than or equal to 1 "
             "(reconciler apply --help lists the options)",
         ),
+        (
+            ("plan", "-f", "x.yaml", "--now", "garbage"),
+            "error: invalid value for --now: 'garbage' is not an ISO 8601 time such as 2026-11-25T03:00:00Z "
+            "(reconciler plan --help lists the options)",
+        ),
         (("plan", "-f"), "error: option -f requires an argument (reconciler --help lists the options)"),
         (("frobnicate",), "error: no such command frobnicate (reconciler --help lists the commands)"),
     ],
@@ -171,6 +176,7 @@ def test_plan_apply_drift_status_exit_codes(tmp_path: Path, s3_server: Any, s3_b
         "missing-argument",
         "bad-choice",
         "out-of-range",
+        "bad-time",
         "option-without-value",
         "unknown-command",
     ],

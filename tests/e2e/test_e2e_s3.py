@@ -11,10 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from reconciler import clickhouse
+from reconciler.clickhouse.scratch import SCRATCH
 from reconciler.model import Bucket
-from tests.support.e2e import keys, read_json, run, s3_bucket_doc, unique, write_config
+from tests.support.e2e import (
+    keys,
+    one_schedule_config,
+    read_json,
+    run,
+    s3_bucket_doc,
+    small_source,
+    unique,
+    write_config,
+)
 
 NOW = "2026-11-25T06:00:00Z"
 SLOT = "20261125T030000Z"
@@ -263,3 +274,70 @@ def test_missing_bucket_is_drift(tmp_path: Path, env: None, s3_bucket: Bucket) -
     r = run("drift", "-f", str(cfg), "--now", NOW, "--format", "json")
     assert r.code == 2, r.err
     assert [d["type"] for d in r.json()["drift"]] == ["missing_bucket"]
+
+
+def test_table_scope_backup_restores_and_drills_into_databases_it_creates(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    s3_server: Any,
+    s3_bucket: Bucket,
+    chdb_dsn: str,
+    ch: clickhouse.ClickHouse,
+) -> None:
+    """RESTORE TABLE ... AS ... does not create its database (RESTORE DATABASE does): a
+    table-scope backup restored under another name, and drilled into scratch databases, needs the
+    reconciler to create them, with the engine a restored database gets."""
+    db = small_source(monkeypatch, s3_server, chdb_dsn, ch, "tscope")
+    ch.command(f"CREATE TABLE {db}.u (id UInt32) ENGINE = MergeTree ORDER BY id")
+    ch.command(f"INSERT INTO {db}.u SELECT number FROM numbers(7)")
+    validate = {"after_export": "manifest", "drill": {"service": "analytics", "every": "30d"}}
+    path = Path(one_schedule_config(tmp_path / "c.yaml", s3_bucket, db, validate=validate))
+    doc = yaml.safe_load(path.read_text())
+    schedule = doc["schedules"]["daily"]
+    del schedule["databases"]
+    schedule["tables"] = [f"{db}.t", f"{db}.u"]
+    target = f"{db}_asof"
+    doc["restores"] = {
+        "as-of": {
+            "from": {"schedule": "daily", "backup": "latest"},
+            "to": {"service": "analytics", "databases": {db: target}},
+        }
+    }
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    cfg = str(path)
+    assert target not in ch.databases()
+
+    applied = run("apply", "-f", cfg, "--now", NOW, "--auto-approve")
+    assert applied.code == 0, applied.out + applied.err
+    assert "4 done, 0 failed" in applied.out, applied.out  # export, manifest, drill, restore
+
+    assert {t: int(ch.query(f"SELECT count() FROM {target}.{t}")[0][0]) for t in ("t", "u")} == {"t": 100, "u": 7}
+    engines = dict(ch.query(f"SELECT name, engine FROM system.databases WHERE name IN ('{db}', '{target}')"))
+    assert engines == {db: "Atomic", target: "Atomic"}  # as the server's default_database_engine makes it
+    sidecar = read_json(s3_server.client(), s3_bucket.bucket, f"clickhouse/analytics/daily/{SLOT}/reconciler.json")
+    assert [(v["level"], v["result"]) for v in sidecar["validations"]] == [("manifest", "ok"), ("drill", "ok")]
+    assert not [d for d in ch.databases() if d.startswith(SCRATCH)]  # the drill dropped what it created
+    # converged: no broken backup, nothing to do
+    again = run("plan", "-f", cfg, "--now", NOW, "--format", "json")
+    assert again.code == 0 and again.json()["actions"] == [] and again.json()["drift"] == [], again.out
+
+    # a RESTORE that fails (a table of the user's database has another definition) is said to have
+    # failed, with ClickHouse's one line; the retry never drops the database, which was the user's
+    mine = f"{db}_mine"
+    ch.command(f"CREATE DATABASE {mine}")
+    ch.command(f"CREATE TABLE {mine}.u (other String) ENGINE = MergeTree ORDER BY other")
+    doc["restores"]["into-mine"] = {
+        "from": {"schedule": "daily", "backup": "latest"},
+        "to": {"service": "analytics", "databases": {db: mine}},
+    }
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    failed = run("apply", "-f", cfg, "--now", NOW, "--auto-approve")
+    assert failed.code == 1, failed.out + failed.err
+    (line,) = [x for x in failed.out.splitlines() if "restore/into-mine" in x and "failed" in x]
+    assert "RESTORE_FAILED: Code: " in line and "Stack trace" not in failed.out, failed.out
+    (action,) = run("plan", "-f", cfg, "--now", NOW, "--format", "json").json()["actions"]
+    assert action["reason"].startswith("the attempt of run ") and " failed: RESTORE_FAILED: Code: " in action["reason"]
+    ch.command(f"DROP TABLE {mine}.u SYNC")
+    retried = run("apply", "-f", cfg, "--now", NOW, "--auto-approve")
+    assert retried.code == 0, retried.out + retried.err
+    assert int(ch.query(f"SELECT count() FROM {mine}.u")[0][0]) == 7 and mine in ch.databases()

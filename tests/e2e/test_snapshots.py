@@ -144,7 +144,7 @@ def test_snapshot_deleted_by_hand_is_drift_and_one_removed_from_config_is_kept(
         "snapshots": {"before-migration": snap, "before-reindex": snap},
     }
     cfg = str(write_config(tmp_path / "c.yaml", doc))
-    assert "1 services, 1 buckets, 0 schedules, 0 restores, 2 snapshots" in run("validate", "-f", cfg).out
+    assert "1 service, 1 bucket, 0 schedules, 0 restores, 2 snapshots" in run("validate", "-f", cfg).out
     saved = str(tmp_path / "plan.json")  # a saved plan of snapshot actions is applied exactly
     assert run("plan", "-f", cfg, "--now", now_text(), "--out", saved).code == 0
     applied = run("apply", "-f", cfg, saved)

@@ -7,6 +7,7 @@ end-to-end behaviour with the real engine is covered elsewhere)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -77,3 +78,41 @@ def test_a_retried_start_that_finds_its_own_id_is_a_success() -> None:
 
     client = Client([], [])
     assert ch(client).start("BACKUP DATABASE x TO S3('u') SETTINGS id = 'op-1' ASYNC", "op-1") == "CREATING_BACKUP"
+
+
+#: as system.backups holds it (chdb 4.4, ClickHouse 26.9): the sentence, then the stack trace
+FAILED_RESTORE = (
+    "Code: 81. DB::Exception: Database shop_asof does not exist. (UNKNOWN_DATABASE), Stack trace (when "
+    "copying this message, always include the lines below):\n\n"
+    + "".join(f"{i}. DB::RestorerFromBackup::run() @ 0x000000001d96{i:04x}\n" for i in range(18))
+    + " (version 26.9.2.1)"
+)
+
+
+def test_clickhouse_errors_are_one_line_without_stack_trace_and_without_secrets() -> None:
+    # an HTTP error: clickhouse-connect's line first, then ClickHouse's words and a stack trace
+    http = (
+        "HTTPDriver for https://default:pw-secret-1@127.0.0.1:8443 received ClickHouse error code 60\n "
+        "Code: 60. DB::Exception: Table shop.nosuch does not exist. (UNKNOWN_TABLE), Stack trace (when "
+        "copying this message, always include the lines below):\n\n0. DB::Exception::Exception() @ 0x1\n"
+    )
+    with pytest.raises(ClickHouseError) as e:
+        ch(FlakyClient([DatabaseError(http)], [])).query("BACKUP TABLE shop.nosuch")
+    assert e.value.message == "Code: 60. DB::Exception: Table shop.nosuch does not exist. (UNKNOWN_TABLE)"
+    assert e.value.code == 60
+    # a failed operation's error, as plans, drift, records and sidecars show it
+    row = (
+        "op-1",
+        "S3('u', 'k', 'pw-secret-1')",
+        "RESTORE_FAILED",
+        FAILED_RESTORE.replace("shop_asof", "s3://k:pw-secret-1@h"),
+    )
+    op = ch(FlakyClient([], [(*row, None, None, 0, 0)])).operations(["op-1"])["op-1"]
+    assert op.error == "Code: 81. DB::Exception: Database s3://k:[HIDDEN]@h does not exist. (UNKNOWN_DATABASE)"
+    # a sidecar written before errors were cut reads as one line too
+    from reconciler.bucket.sidecar import Sidecar, SidecarState
+    from reconciler.model import Scope, parse_iso
+
+    old = Sidecar("a", "d", "b", parse_iso("2026-11-25T03:00:00Z"), "full", None, Scope(), "s3://x/", "op-1")
+    raw = Sidecar.decode(replace(old, state=SidecarState.FAILED, error=FAILED_RESTORE).encode())
+    assert raw.error == "Code: 81. DB::Exception: Database shop_asof does not exist. (UNKNOWN_DATABASE)"

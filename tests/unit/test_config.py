@@ -422,7 +422,7 @@ def test_validate_without_environment_from_the_command_line(monkeypatch: pytest.
     r = run("validate", "-f", "cfg.yaml")
     assert r.code == 0, r.err
     assert r.out.splitlines() == [
-        "cfg.yaml: valid (1 services, 1 buckets, 1 schedules, 0 restores)",
+        "cfg.yaml: valid (1 service, 1 bucket, 1 schedule, 0 restores)",
         "note: these variables are not set here, so the values that use them were not checked: "
         "PW (cfg.yaml:4:10 at services.analytics.dsn); plan, apply, drift and status need them",
     ]

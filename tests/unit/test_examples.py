@@ -100,7 +100,7 @@ def test_the_ci_validate_steps_run_without_any_secret() -> None:
             timeout=120,
         )
         assert p.returncode == 0, (where, p.stdout, p.stderr)
-        assert "valid (1 services" in p.stdout and "ANALYTICS_DSN" in p.stdout, p.stdout
+        assert "valid (1 service," in p.stdout and "ANALYTICS_DSN" in p.stdout, p.stdout
         assert "error" not in p.stderr, p.stderr
 
 

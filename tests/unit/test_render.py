@@ -158,3 +158,14 @@ def test_every_action_survives_its_json_form() -> None:
         back = Action.from_json(a.to_json())
         assert type(back) is type(a) and back == a, a.id
     assert Plan.from_json(full_plan().to_json()) == full_plan()
+
+
+def test_validate_counts_say_one_schedule_and_two_schedules() -> None:
+    from reconciler.render.text import validate_text
+
+    one = {"services": 1, "buckets": 2, "schedules": 1, "restores": 0, "snapshots": 1}
+    assert (
+        validate_text("c.yaml", one, ()) == "c.yaml: valid (1 service, 2 buckets, 1 schedule, 0 restores, 1 snapshot)\n"
+    )
+    two = {"services": 2, "buckets": 1, "schedules": 2, "restores": 1}
+    assert validate_text("c.yaml", two, ()) == "c.yaml: valid (2 services, 1 bucket, 2 schedules, 1 restore)\n"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.clickhouse.sql import backup_sql, destination_sql, restore_sql
+from reconciler.clickhouse.sql import backup_sql, create_database_sql, destination_sql, restore_sql
 from reconciler.model import Bucket, Credentials, Provider, Scope
 
 KEY = "clickhouse/analytics/daily/20261125T030000Z/"
@@ -97,6 +97,8 @@ def test_scopes_and_settings() -> None:
     assert restore_sql(Scope(tables=("shop.orders",)), {"shop": "s2"}, d, "y", allow_non_empty_tables=True) == (
         "RESTORE TABLE `shop`.`orders` AS `s2`.`orders` FROM S3('u') SETTINGS id = 'y', allow_non_empty_tables = true ASYNC"  # noqa: E501 (an exact expected string)
     )
+    # RESTORE TABLE ... AS does not create `s2`: the reconciler does first, with the server's default engine
+    assert create_database_sql("s2") == "CREATE DATABASE IF NOT EXISTS `s2`"
     assert restore_sql(Scope(databases=("a", "b")), {"a": "a2"}, d, "z") == (
         "RESTORE DATABASE `a` AS `a2` FROM S3('u') SETTINGS id = 'z' ASYNC"
     )
