@@ -49,9 +49,12 @@ def _names(d: Mapping[str, Any], key: str) -> list[str]:
 
 
 def _optional_text(d: Mapping[str, Any], key: str) -> str | None:
-    """An optional message (one line, shown in plans): anything else reads as absent."""
+    """An optional message, shown in plans: one line of printable characters (a tampered record
+    cannot rewrite the terminal); anything but a string reads as absent."""
     value = d.get(key)
-    return value[:1000] if isinstance(value, str) and value.isprintable() else None
+    if not isinstance(value, str):
+        return None
+    return "".join(c if c.isprintable() else " " for c in value[:1000])
 
 
 # --------------------------------------------------------------------------------------------

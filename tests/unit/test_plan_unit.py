@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -269,6 +270,20 @@ def test_restore_latest_resolves_to_a_name_at_plan_time_and_runs_once() -> None:
     config, observed = make([backup("20261125T030000Z")], restores=restore_decl("shop_v2"), records=done)
     (r,) = build_plan(config, observed, NOW).actions
     assert "declaration changed" in r.reason
+
+
+def test_a_restore_attempt_that_failed_is_said_to_have_failed_with_its_error() -> None:
+    from reconciler.bucket.records import RestoreAttempt, decode_restore_record
+
+    decl = restore_decl()
+    attempt = RestoreAttempt("into-staging", "20261125T030000Z", decl["into-staging"].spec_digest(), NOW, "r1")
+    error = "RESTORE_FAILED: Code: 81. DB::Exception: Database shop_restored does not exist. (UNKNOWN_DATABASE)"
+    for recorded, said in ((attempt, "did not finish; "), (replace(attempt, error=error), f"failed: {error}; ")):
+        record = decode_restore_record(recorded.encode())
+        config, observed = make([backup("20261125T030000Z")], restores=decl, records={"into-staging": record})
+        (r,) = build_plan(config, observed, NOW).actions
+        assert r.reason.startswith("the attempt of run r1 " if recorded.error else "an attempt of run r1 ")
+        assert said in r.reason and "what it wrote is removed and the restore runs again" in r.reason
 
 
 def test_restore_of_latest_with_no_backup_waits_for_this_plans_export() -> None:
