@@ -9,7 +9,8 @@ attempt, and retention never counts or prunes it:
   ``after_export`` level, at least ``manifest``), so that it counts again once it proves whole;
 - its versions survive without ``recover_deleted``: reported only, and kept;
 - nothing of it survives (a bucket without versions, or its manifest's versions gone too): what is
-  left cannot be restored, and is pruned like a failed attempt, after ``cleanup_after``;
+  left cannot be restored, and is pruned like a failed attempt, after ``cleanup_after``, but not
+  while a kept incremental builds on it (plan/schedules.py holds it; its drift says so);
 - not known (versions not read on the provider): reported only, and kept.
 """
 
